@@ -1,0 +1,538 @@
+//! The flow table proper: a bucketised two-choice cuckoo index over a slab of
+//! 64-byte flow entries.
+//!
+//! Each flow has two keys in the index, one per direction, so a reply finds
+//! the same entry as the client's packets. An index slot is one `u64`: a 32-bit
+//! signature of the key's hash and the entry index with the direction in its
+//! low bit. A bucket is eight slots, one cache line: a lookup reads one bucket
+//! (rarely two) and one entry. A key's second bucket is derived from its first
+//! and its signature (as in DPDK's `rte_hash`), so entries can be moved between
+//! their two buckets without recomputing the key's hash.
+//!
+//! All memory is allocated zeroed at start, so pages are touched only as flows
+//! arrive and an 8M-entry table costs nothing until used; after that nothing on
+//! the packet path allocates. A full table (or, rarely, two full buckets with no
+//! room to displace) refuses the new flow and leaves every other one untouched.
+
+use super::entry::Flow;
+use super::key::FlowKey;
+use super::wheel::{slot_of, Wheel};
+use crate::hash::mum;
+
+const WAYS: usize = 8;
+const EMPTY: u64 = 0;
+
+#[repr(C, align(64))]
+#[derive(Copy, Clone, bytemuck::Zeroable)]
+struct Bucket([u64; WAYS]);
+
+/// Which way a packet travels relative to the client's first packet.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Client → VIP, as the flow was opened.
+    Forward = 0,
+    /// Real server or remote VIP → appliance: the reply.
+    Reverse = 1,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub idx: u32,
+    pub dir: Dir,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// Every entry is in use.
+    Full,
+    /// Both candidate buckets of a key are full and nothing could be moved.
+    BucketFull,
+    /// One of the flow's keys already belongs to another flow (e.g. two VIPs
+    /// sending the same client port to the same real server).
+    Collision,
+}
+
+pub struct FlowTable {
+    /// Entry 0 is never used, so index 0 can mean "none" in slots and links.
+    flows: Box<[Flow]>,
+    buckets: Box<[Bucket]>,
+    mask: usize,
+    seed: u64,
+    free_head: u32,
+    /// Entries never handed out yet: `free_head` holds only recycled ones, so a
+    /// fresh table needs no free list built (and touches no pages) at start.
+    never_used: u32,
+    len: u32,
+    capacity: u32,
+    wheel: Wheel,
+}
+
+#[inline]
+fn slot_word(sig: u32, idx: u32, dir: Dir) -> u64 {
+    (u64::from(sig) << 32) | u64::from((idx << 1) | dir as u32)
+}
+
+#[inline]
+fn slot_entry(word: u64) -> (u32, Dir) {
+    let low = word as u32;
+    (
+        low >> 1,
+        if low & 1 == 0 {
+            Dir::Forward
+        } else {
+            Dir::Reverse
+        },
+    )
+}
+
+/// Largest number of flows one table may hold (the entry index keeps one bit for direction).
+pub const MAX_CAPACITY: u32 = (1 << 30) - 1;
+
+impl FlowTable {
+    /// A table for `capacity` flows. The index is sized for at most about 70 %
+    /// of its slots in use at capacity, which keeps two-choice inserts from failing.
+    pub fn new(capacity: u32, seed: u64, now_ms: u64) -> FlowTable {
+        let capacity = capacity.clamp(1, MAX_CAPACITY);
+        let keys = 2 * capacity as usize;
+        let nbuckets = (keys * 10 / (WAYS * 7) + 1).next_power_of_two().max(2);
+        FlowTable {
+            flows: bytemuck::allocation::zeroed_slice_box(capacity as usize + 1),
+            buckets: bytemuck::allocation::zeroed_slice_box(nbuckets),
+            mask: nbuckets - 1,
+            seed,
+            free_head: 0,
+            never_used: 1,
+            len: 0,
+            capacity,
+            wheel: Wheel::new(now_ms),
+        }
+    }
+
+    /// Bytes of table memory per flow at capacity (entries plus index).
+    pub fn bytes_per_flow(&self) -> usize {
+        (self.flows.len() * std::mem::size_of::<Flow>()
+            + self.buckets.len() * std::mem::size_of::<Bucket>())
+            / self.capacity as usize
+    }
+
+    #[inline]
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    #[inline]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        key.hash(self.seed)
+    }
+
+    #[inline]
+    fn primary(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    #[inline]
+    fn alternate(&self, bucket: usize, sig: u32) -> usize {
+        bucket ^ ((mum(u64::from(sig), 0x9e37_79b9_7f4a_7c15) as usize | 1) & self.mask)
+    }
+
+    /// Starts loading a key's primary bucket, so a later `lookup` finds it in cache.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u64) {
+        crate::prefetch::read(&self.buckets[self.primary(hash)]);
+    }
+
+    /// Starts loading a flow entry found by `lookup`.
+    #[inline]
+    pub fn prefetch_flow(&self, idx: u32) {
+        crate::prefetch::read(&self.flows[idx as usize]);
+    }
+
+    #[inline]
+    fn matches(&self, word: u64, key: &FlowKey) -> Option<Hit> {
+        let (idx, dir) = slot_entry(word);
+        let f = &self.flows[idx as usize];
+        let t = match dir {
+            Dir::Forward => f.orig,
+            Dir::Reverse => f.xlat.reversed(),
+        };
+        (t == key.tuple && f.proto == key.proto).then_some(Hit { idx, dir })
+    }
+
+    #[inline]
+    fn find_in(&self, bucket: usize, sig: u32, key: &FlowKey) -> Option<Hit> {
+        for &word in &self.buckets[bucket].0 {
+            if word != EMPTY && (word >> 32) as u32 == sig {
+                if let Some(hit) = self.matches(word, key) {
+                    return Some(hit);
+                }
+            }
+        }
+        None
+    }
+
+    /// Finds the flow a packet with `key` belongs to; `hash` is `self.hash(key)`.
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<Hit> {
+        let sig = (hash >> 32) as u32;
+        let b1 = self.primary(hash);
+        self.find_in(b1, sig, key)
+            .or_else(|| self.find_in(self.alternate(b1, sig), sig, key))
+    }
+
+    #[inline]
+    pub fn get(&self, idx: u32) -> &Flow {
+        &self.flows[idx as usize]
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, idx: u32) -> &mut Flow {
+        &mut self.flows[idx as usize]
+    }
+
+    fn free_slot(&self, bucket: usize) -> Option<usize> {
+        self.buckets[bucket].0.iter().position(|&w| w == EMPTY)
+    }
+
+    /// Places a key word in one of its two buckets, moving one resident of a
+    /// full bucket to that resident's other bucket if needed.
+    fn place(&mut self, hash: u64, word: u64) -> bool {
+        let sig = (hash >> 32) as u32;
+        let b1 = self.primary(hash);
+        let b2 = self.alternate(b1, sig);
+        for b in [b1, b2] {
+            if let Some(s) = self.free_slot(b) {
+                self.buckets[b].0[s] = word;
+                return true;
+            }
+        }
+        for b in [b1, b2] {
+            for s in 0..WAYS {
+                let victim = self.buckets[b].0[s];
+                let other = self.alternate(b, (victim >> 32) as u32);
+                if let Some(free) = self.free_slot(other) {
+                    self.buckets[other].0[free] = victim;
+                    self.buckets[b].0[s] = word;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn unplace(&mut self, hash: u64, word: u64) {
+        let sig = (hash >> 32) as u32;
+        let b1 = self.primary(hash);
+        for b in [b1, self.alternate(b1, sig)] {
+            if let Some(s) = self.buckets[b].0.iter().position(|&w| w == word) {
+                self.buckets[b].0[s] = EMPTY;
+                return;
+            }
+        }
+        debug_assert!(false, "flow key missing from its buckets");
+    }
+
+    fn alloc_entry(&mut self) -> Option<u32> {
+        if self.free_head != 0 {
+            let idx = self.free_head;
+            self.free_head = self.flows[idx as usize].next;
+            Some(idx)
+        } else if self.never_used <= self.capacity {
+            self.never_used += 1;
+            Some(self.never_used - 1)
+        } else {
+            None
+        }
+    }
+
+    fn free_entry(&mut self, idx: u32) {
+        self.flows[idx as usize].next = self.free_head;
+        self.free_head = idx;
+    }
+
+    /// Adds `flow` (its tuples, protocol and path data filled in), due to expire
+    /// after `timeout_ms`. The caller has already checked that its forward key
+    /// is not in the table; the reverse key is checked here.
+    pub fn insert(&mut self, flow: Flow, now_ms: u64, timeout_ms: u32) -> Result<u32, InsertError> {
+        if self.len >= self.capacity {
+            return Err(InsertError::Full);
+        }
+        let fwd = flow.forward_key();
+        let rev = flow.reverse_key();
+        let (hf, hr) = (self.hash(&fwd), self.hash(&rev));
+        if self.lookup(&rev, hr).is_some() || fwd == rev {
+            return Err(InsertError::Collision);
+        }
+        let idx = self.alloc_entry().ok_or(InsertError::Full)?;
+        let fw = slot_word((hf >> 32) as u32, idx, Dir::Forward);
+        let rw = slot_word((hr >> 32) as u32, idx, Dir::Reverse);
+        if !self.place(hf, fw) {
+            self.free_entry(idx);
+            return Err(InsertError::BucketFull);
+        }
+        if !self.place(hr, rw) {
+            self.unplace(hf, fw);
+            self.free_entry(idx);
+            return Err(InsertError::BucketFull);
+        }
+        let due = now_ms + u64::from(timeout_ms);
+        let e = &mut self.flows[idx as usize];
+        *e = flow;
+        e.expires = due as u32;
+        let slot = self.wheel.clamp(slot_of(due));
+        self.wheel.link(&mut self.flows, idx, slot);
+        self.len += 1;
+        Ok(idx)
+    }
+
+    /// Pushes a flow's expiry to `timeout_ms` from now; moves it in the wheel
+    /// only when the new expiry is earlier than the slot it sits in.
+    #[inline]
+    pub fn touch(&mut self, idx: u32, now_ms: u64, timeout_ms: u32) {
+        let due = now_ms + u64::from(timeout_ms);
+        let f = &mut self.flows[idx as usize];
+        f.expires = due as u32;
+        let linked = f.slot;
+        if self.wheel.needs_relink(linked, slot_of(due)) {
+            self.wheel.unlink(&mut self.flows, idx);
+            let slot = self.wheel.clamp(slot_of(due));
+            self.wheel.link(&mut self.flows, idx, slot);
+        }
+    }
+
+    /// Removes a flow at once (its keys and its entry).
+    pub fn remove(&mut self, idx: u32) {
+        self.wheel.unlink(&mut self.flows, idx);
+        self.drop_entry(idx);
+    }
+
+    fn drop_entry(&mut self, idx: u32) {
+        let f = self.flows[idx as usize];
+        let (fwd, rev) = (f.forward_key(), f.reverse_key());
+        let (hf, hr) = (self.hash(&fwd), self.hash(&rev));
+        self.unplace(hf, slot_word((hf >> 32) as u32, idx, Dir::Forward));
+        self.unplace(hr, slot_word((hr >> 32) as u32, idx, Dir::Reverse));
+        self.free_entry(idx);
+        self.len -= 1;
+    }
+
+    /// Ages flows whose time has come, visiting at most `budget` entries so a
+    /// data core never stalls on a burst of expiries (the rest wait for the
+    /// next call). `on_expire` sees each flow just before it is freed, to give
+    /// back what it held. Returns how many flows expired.
+    pub fn expire(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        mut on_expire: impl FnMut(&Flow),
+    ) -> usize {
+        let mut visited = 0;
+        let mut expired = 0;
+        let now32 = now_ms as u32;
+        while self.wheel.due(now_ms).is_some() {
+            while let Some(idx) = self.wheel.pop_cursor(&mut self.flows) {
+                let f = &self.flows[idx as usize];
+                let left = f.expires.wrapping_sub(now32) as i32;
+                if left <= 0 {
+                    on_expire(f);
+                    self.drop_entry(idx);
+                    expired += 1;
+                } else {
+                    let slot = self.wheel.clamp(slot_of(now_ms + left as u64));
+                    self.wheel.link(&mut self.flows, idx, slot);
+                }
+                visited += 1;
+                if visited >= budget {
+                    return expired;
+                }
+            }
+            self.wheel.advance();
+        }
+        expired
+    }
+
+    /// Visits every live flow (for the admin API and tests; not for the packet path).
+    pub fn for_each(&self, mut f: impl FnMut(u32, &Flow)) {
+        for b in self.buckets.iter() {
+            for &w in &b.0 {
+                let (idx, dir) = slot_entry(w);
+                if w != EMPTY && dir == Dir::Forward {
+                    f(idx, &self.flows[idx as usize]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Tuple;
+    use std::net::Ipv4Addr;
+
+    fn flow(i: u32) -> Flow {
+        let client = Ipv4Addr::from(0x0a00_0000 + i);
+        let orig = Tuple::new(
+            client,
+            1024 + (i % 60000) as u16,
+            Ipv4Addr::new(192, 0, 2, 10),
+            110,
+        );
+        let xlat = Tuple::new(client, orig.sport, Ipv4Addr::new(10, 9, 0, 1), 110);
+        Flow::new(orig, xlat, 6)
+    }
+
+    fn find(t: &FlowTable, key: FlowKey) -> Option<Hit> {
+        t.lookup(&key, t.hash(&key))
+    }
+
+    #[test]
+    fn both_directions_find_the_same_entry() {
+        let mut t = FlowTable::new(16, 1, 0);
+        let f = flow(1);
+        let idx = t.insert(f, 0, 1000).expect("insert");
+        assert_eq!(
+            find(&t, f.forward_key()),
+            Some(Hit {
+                idx,
+                dir: Dir::Forward
+            })
+        );
+        assert_eq!(
+            find(&t, f.reverse_key()),
+            Some(Hit {
+                idx,
+                dir: Dir::Reverse
+            })
+        );
+        assert_eq!(find(&t, flow(2).forward_key()), None);
+    }
+
+    #[test]
+    fn full_table_refuses_and_keeps_every_flow() {
+        let cap = 10_000;
+        let mut t = FlowTable::new(cap, 7, 0);
+        for i in 0..cap {
+            t.insert(flow(i), 0, 60_000).expect("below capacity");
+        }
+        assert_eq!(t.insert(flow(cap), 0, 60_000), Err(InsertError::Full));
+        for i in 0..cap {
+            let f = flow(i);
+            assert!(find(&t, f.forward_key()).is_some(), "flow {i} lost");
+            assert!(find(&t, f.reverse_key()).is_some(), "flow {i} reverse lost");
+        }
+        assert_eq!(t.len(), cap);
+    }
+
+    #[test]
+    fn reverse_key_collision_is_refused() {
+        let mut t = FlowTable::new(16, 1, 0);
+        let a = flow(1);
+        t.insert(a, 0, 1000).expect("first");
+        let mut b = a;
+        b.orig.dst = Ipv4Addr::new(192, 0, 2, 11).into();
+        assert_eq!(t.insert(b, 0, 1000), Err(InsertError::Collision));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn flows_expire_on_time_and_not_before() {
+        let mut t = FlowTable::new(64, 3, 0);
+        t.insert(flow(1), 0, 1_000).expect("insert");
+        t.insert(flow(2), 0, 5_000).expect("insert");
+        assert_eq!(t.expire(900, 100, |_| {}), 0);
+        let mut gone = Vec::new();
+        // A slot is processed once it has fully passed: at most 128 ms late.
+        assert_eq!(t.expire(1_200, 100, |f| gone.push(f.orig)), 1);
+        assert_eq!(gone, vec![flow(1).orig]);
+        assert!(find(&t, flow(1).forward_key()).is_none());
+        assert!(find(&t, flow(2).forward_key()).is_some());
+        assert_eq!(t.expire(5_200, 100, |_| {}), 1);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn touching_keeps_a_flow_alive() {
+        let mut t = FlowTable::new(8, 3, 0);
+        let idx = t.insert(flow(1), 0, 1_000).expect("insert");
+        for now in (500..10_000).step_by(500) {
+            t.touch(idx, now, 1_000);
+            assert_eq!(t.expire(now, 100, |_| {}), 0, "expired at {now}");
+        }
+        assert_eq!(t.expire(11_500, 100, |_| {}), 1);
+    }
+
+    #[test]
+    fn shortening_the_timeout_relinks() {
+        let mut t = FlowTable::new(8, 3, 0);
+        let idx = t.insert(flow(1), 0, 600_000).expect("insert");
+        t.touch(idx, 1_000, 2_000);
+        assert_eq!(t.expire(3_500, 100, |_| {}), 1);
+    }
+
+    #[test]
+    fn timeouts_longer_than_a_revolution_are_rearmed() {
+        let mut t = FlowTable::new(8, 3, 0);
+        t.insert(flow(1), 0, 600_000).expect("insert");
+        let mut now = 0;
+        while now < 599_000 {
+            now += 1_000;
+            assert_eq!(t.expire(now, 100, |_| {}), 0, "early at {now}");
+        }
+        assert_eq!(t.expire(601_000, 100, |_| {}), 1);
+    }
+
+    #[test]
+    fn budget_bounds_the_work_per_call() {
+        let mut t = FlowTable::new(1000, 3, 0);
+        for i in 0..1000 {
+            t.insert(flow(i), 0, 1_000).expect("insert");
+        }
+        assert_eq!(t.expire(2_000, 300, |_| {}), 300);
+        assert_eq!(t.expire(2_000, 300, |_| {}), 300);
+        assert_eq!(t.expire(2_000, 1000, |_| {}), 400);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn entries_are_recycled_after_expiry() {
+        let mut t = FlowTable::new(100, 3, 0);
+        for round in 0..5u64 {
+            for i in 0..100 {
+                t.insert(flow(i), round * 10_000, 1_000).expect("insert");
+            }
+            t.expire(round * 10_000 + 5_000, usize::MAX, |_| {});
+            assert!(t.is_empty());
+        }
+    }
+
+    #[test]
+    fn removing_is_immediate() {
+        let mut t = FlowTable::new(8, 3, 0);
+        let idx = t.insert(flow(1), 0, 60_000).expect("insert");
+        t.insert(flow(2), 0, 60_000).expect("insert");
+        t.remove(idx);
+        assert!(find(&t, flow(1).forward_key()).is_none());
+        assert!(find(&t, flow(2).reverse_key()).is_some());
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn eight_million_entries_fit_in_128_bytes_each() {
+        let t = FlowTable::new(8 << 20, 1, 0);
+        assert!(
+            t.bytes_per_flow() <= 128,
+            "{} bytes per flow",
+            t.bytes_per_flow()
+        );
+    }
+}

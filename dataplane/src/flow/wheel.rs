@@ -1,0 +1,105 @@
+//! A single-level timer wheel over flow entries, with lazy re-arming.
+//!
+//! A packet only stores the flow's new expiry time; it does not move the flow
+//! between slots (unless the expiry got *earlier*, e.g. a FIN or RST). When a slot
+//! comes due, each flow in it is either expired or re-linked at its real
+//! expiry. An idle established flow therefore costs one visit per wheel
+//! revolution, and aging never scans the table. Flows due beyond one revolution
+//! are parked in the farthest slot and re-armed when it fires.
+//!
+//! Slots are numbered by absolute time (`ms >> SLOT_SHIFT`); only a flow's slot
+//! number modulo `SLOTS` picks its list.
+
+use super::entry::Flow;
+
+/// 128 ms a slot: fine enough for a 1 s closed-state timeout, coarse enough that
+/// a revolution (about 131 s) covers the SYN, FIN and UDP timeouts.
+pub const SLOT_SHIFT: u32 = 7;
+pub const SLOTS: usize = 1024;
+const NIL: u32 = 0;
+
+pub struct Wheel {
+    heads: Box<[u32]>,
+    /// Every slot before `cursor` has been processed.
+    cursor: u64,
+}
+
+/// The absolute slot a flow due at `due_ms` belongs in.
+#[inline]
+pub fn slot_of(due_ms: u64) -> u64 {
+    due_ms >> SLOT_SHIFT
+}
+
+impl Wheel {
+    pub fn new(now_ms: u64) -> Wheel {
+        Wheel {
+            heads: vec![NIL; SLOTS].into_boxed_slice(),
+            cursor: slot_of(now_ms),
+        }
+    }
+
+    /// The slot that will hold a flow due at `due_ms`, within this revolution.
+    #[inline]
+    pub fn clamp(&self, due_slot: u64) -> u64 {
+        due_slot.clamp(self.cursor + 1, self.cursor + SLOTS as u64 - 1)
+    }
+
+    pub fn link(&mut self, flows: &mut [Flow], idx: u32, slot: u64) {
+        let head = &mut self.heads[slot as usize % SLOTS];
+        let old = *head;
+        *head = idx;
+        let f = &mut flows[idx as usize];
+        f.slot = slot as u32;
+        f.prev = NIL;
+        f.next = old;
+        if old != NIL {
+            flows[old as usize].prev = idx;
+        }
+    }
+
+    pub fn unlink(&mut self, flows: &mut [Flow], idx: u32) {
+        let (prev, next, slot) = {
+            let f = &flows[idx as usize];
+            (f.prev, f.next, f.slot)
+        };
+        if prev == NIL {
+            self.heads[slot as usize % SLOTS] = next;
+        } else {
+            flows[prev as usize].next = next;
+        }
+        if next != NIL {
+            flows[next as usize].prev = prev;
+        }
+    }
+
+    /// Whether a flow now linked at `linked_slot` must move to fire by `due_slot`.
+    #[inline]
+    pub fn needs_relink(&self, linked_slot: u32, due_slot: u64) -> bool {
+        // Slots are compared as a wrapping difference on the stored 32 bits.
+        let due = self.clamp(due_slot) as u32;
+        (due.wrapping_sub(linked_slot) as i32) < 0
+    }
+
+    /// The next slot that is due at `now_ms`, if any; the caller drains it with
+    /// `take_head` and then calls `advance`.
+    #[inline]
+    pub fn due(&self, now_ms: u64) -> Option<u64> {
+        (self.cursor < slot_of(now_ms)).then_some(self.cursor)
+    }
+
+    /// Detaches the first flow of the cursor's slot.
+    #[inline]
+    pub fn pop_cursor(&mut self, flows: &mut [Flow]) -> Option<u32> {
+        let idx = self.heads[self.cursor as usize % SLOTS];
+        if idx == NIL {
+            return None;
+        }
+        self.unlink(flows, idx);
+        Some(idx)
+    }
+
+    #[inline]
+    pub fn advance(&mut self) {
+        self.cursor += 1;
+    }
+}

@@ -1,0 +1,385 @@
+//! The per-packet pipeline of one data core: classify, look up, translate.
+//!
+//! `Core` holds everything a data core owns (flow table, PIP ports, selection
+//! state, counters); `Core::process` takes one frame and decides its fate. The
+//! snapshot is passed in, not owned, so the worker can refresh it between bursts.
+
+mod arp;
+mod icmp;
+mod nat;
+mod new_flow;
+mod refuse;
+
+pub use nat::{deltas, prepare, rewrite, Offsets};
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use crate::counters::{CoreCounters, DropReason, Event};
+use crate::flow::{Dir, Flow, FlowKey, FlowTable, Path, State, Tuple};
+use crate::pip::PipPools;
+use crate::select::Selector;
+use crate::snapshot::{AddrKind, DownPolicy, Health, Snapshot};
+use crate::wire::ipv4::protocol;
+use crate::wire::{EtherType, EthernetFrame, Ipv4Error, Ipv4Packet, MacAddr, TcpError, UdpError};
+
+/// What to do with a frame once processed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send it (rewritten, or replaced by a reply) on the data port; the frame
+    /// now has this length.
+    Tx(usize),
+    /// Hand it to the kernel: traffic for the appliance's own address.
+    Kernel,
+    Drop(DropReason),
+}
+
+/// Fixed parameters of one data core.
+#[derive(Copy, Clone, Debug)]
+pub struct CoreConfig {
+    pub id: u32,
+    pub cores: u32,
+    pub flow_capacity: u32,
+    /// Seeds the flow table's hash; differs per core and per start.
+    pub seed: u64,
+    /// Flows aged per poll at most, so a wave of expiries never stalls a burst.
+    pub expire_budget: usize,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            id: 0,
+            cores: 1,
+            flow_capacity: 1 << 20,
+            seed: 0x5eed,
+            expire_budget: 256,
+        }
+    }
+}
+
+pub struct Core {
+    pub config: CoreConfig,
+    pub flows: FlowTable,
+    pub pips: PipPools,
+    pub select: Selector,
+    pub counters: Arc<CoreCounters>,
+}
+
+/// Outcome of parsing a TCP or UDP packet's headers.
+struct L4 {
+    at: Offsets,
+    key: FlowKey,
+    tcp_flags: u8,
+}
+
+impl Core {
+    /// A core whose PIP ports are those `owns_port(pip, port)` gives it.
+    pub fn new(
+        config: CoreConfig,
+        snap: &Snapshot,
+        now_ms: u64,
+        owns_port: impl FnMut(Ipv4Addr, u16) -> bool,
+    ) -> Core {
+        let mut select = Selector::new(config.cores);
+        select.resize(snap);
+        Core {
+            config,
+            flows: FlowTable::new(config.flow_capacity, config.seed, now_ms),
+            pips: PipPools::new(&snap.pips, owns_port),
+            select,
+            counters: Arc::new(CoreCounters::default()),
+        }
+    }
+
+    /// A core of `config.cores` that owns the PIP ports congruent to its id.
+    pub fn with_port_share(config: CoreConfig, snap: &Snapshot, now_ms: u64) -> Core {
+        let (id, n) = (config.id, config.cores.max(1));
+        Core::new(config, snap, now_ms, move |_, port| {
+            u32::from(port) % n == id
+        })
+    }
+
+    /// Called when a new snapshot has been picked up.
+    pub fn on_snapshot(&mut self, snap: &Snapshot) {
+        self.select.resize(snap);
+        self.counters.inc(Event::SnapshotUpdates);
+    }
+
+    /// Ages flows due by `now_ms`, giving back their ports and connection slots.
+    pub fn expire(&mut self, now_ms: u64) -> usize {
+        let Core {
+            flows,
+            pips,
+            select,
+            counters,
+            config,
+        } = self;
+        flows.expire(now_ms, config.expire_budget, |f| {
+            release(pips, select, counters, f, true)
+        })
+    }
+
+    /// Decides the fate of one frame. `frame` is the buffer's whole room, the
+    /// frame its first `len` bytes; replies may grow into the room.
+    #[inline]
+    pub fn process(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        len: usize,
+        now_ms: u64,
+    ) -> Action {
+        self.counters.inc(Event::RxPackets);
+        self.counters.add(Event::RxBytes, len as u64);
+        let action = self.classify(snap, frame, len.min(frame.len()), now_ms);
+        match action {
+            Action::Tx(n) => {
+                self.counters.inc(Event::TxPackets);
+                self.counters.add(Event::TxBytes, n as u64);
+            }
+            Action::Kernel => self.counters.inc(Event::ExceptionPackets),
+            Action::Drop(r) => self.counters.count_drop(r),
+        }
+        action
+    }
+
+    fn classify(&mut self, snap: &Snapshot, frame: &mut [u8], len: usize, now_ms: u64) -> Action {
+        let eth = match EthernetFrame::new_checked(&frame[..len]) {
+            Ok(e) => e,
+            Err(e) => return Action::Drop(e.into()),
+        };
+        let dst = eth.dst_addr();
+        if dst != snap.mac && !dst.is_broadcast() {
+            return Action::Drop(DropReason::NotOurMac);
+        }
+        let l3 = eth.header_len();
+        match eth.ethertype() {
+            EtherType::IPV4 => self.ipv4(snap, frame, len, l3, now_ms),
+            EtherType::ARP => arp::handle(self, snap, frame, len, l3),
+            _ => Action::Drop(DropReason::UnsupportedEthertype),
+        }
+    }
+
+    fn ipv4(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        len: usize,
+        l3: usize,
+        now_ms: u64,
+    ) -> Action {
+        let ip = match Ipv4Packet::new_checked(&frame[l3..len]) {
+            Ok(ip) => ip,
+            Err(e) => return Action::Drop(e.into()),
+        };
+        if !ip.verify_checksum() {
+            return Action::Drop(DropReason::Ipv4BadChecksum);
+        }
+        if ip.is_fragment() {
+            return Action::Drop(DropReason::Ipv4Fragment);
+        }
+        let proto = ip.protocol();
+        let (src, dst, ttl) = (ip.src_u32(), ip.dst_u32(), ip.ttl());
+        let at = Offsets {
+            l3,
+            l4: l3 + ip.header_len(),
+        };
+        let end = l3 + usize::from(ip.total_len());
+        let l4 = match proto {
+            protocol::TCP | protocol::UDP => {
+                match parse_l4(&frame[at.l4..end], proto, src, dst, at) {
+                    Ok(l4) => l4,
+                    Err(r) => return Action::Drop(r),
+                }
+            }
+            protocol::ICMP => return icmp::handle(self, snap, frame, len, at, dst),
+            _ => {
+                return match snap.addr_kind(dst) {
+                    Some(AddrKind::Own) => Action::Kernel,
+                    _ => Action::Drop(DropReason::UnsupportedProtocol),
+                }
+            }
+        };
+        let hash = self.flows.hash(&l4.key);
+        if let Some(hit) = self.flows.lookup(&l4.key, hash) {
+            if ttl <= 1 {
+                return Action::Drop(DropReason::TtlExpired);
+            }
+            return self.established(snap, frame, len, &l4, hit.idx, hit.dir, now_ms);
+        }
+        match snap.addr_kind(dst) {
+            Some(AddrKind::Vip) => match snap.service_for(dst, l4.key.tuple.dport, proto) {
+                Some(svc) if ttl > 1 => {
+                    new_flow::handle(self, snap, frame, len, &l4, hash, svc, now_ms)
+                }
+                Some(_) => Action::Drop(DropReason::TtlExpired),
+                None => Action::Drop(DropReason::VipNoService),
+            },
+            Some(AddrKind::Pip(_)) => Action::Drop(DropReason::PipNoFlow),
+            Some(AddrKind::Own) => Action::Kernel,
+            None => Action::Drop(DropReason::NotOurAddress),
+        }
+    }
+
+    /// A packet of a known flow: follow the flow's path.
+    #[allow(clippy::too_many_arguments)]
+    fn established(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        len: usize,
+        l4: &L4,
+        idx: u32,
+        dir: Dir,
+        now_ms: u64,
+    ) -> Action {
+        let f = *self.flows.get(idx);
+        if f.path() == Path::Local {
+            // Checked both ways: a flow under the "drop now" policy dies whole.
+            let down = snap
+                .real_servers
+                .get(usize::from(f.target))
+                .is_none_or(|rs| rs.health == Health::Down);
+            if down && down_policy(snap, &f) == DownPolicy::Drop {
+                self.remove(idx);
+                return Action::Drop(DropReason::RealServerDown);
+            }
+        }
+        let next_hop = match (f.path(), dir) {
+            (_, Dir::Reverse) => MacAddr(f.client_mac),
+            (Path::Local, Dir::Forward) => snap
+                .real_servers
+                .get(usize::from(f.target))
+                .map_or(MacAddr::ZERO, |rs| rs.mac),
+            (Path::Proxy, Dir::Forward) => remote_next_hop(snap, &f),
+        };
+        if next_hop == MacAddr::ZERO {
+            return Action::Drop(DropReason::NoNextHop);
+        }
+        let state = if l4.key.proto == protocol::TCP {
+            f.state().next_tcp(l4.tcp_flags, dir == Dir::Forward)
+        } else {
+            State::Datagram
+        };
+        if state as u8 != f.state {
+            self.flows.get_mut(idx).state = state as u8;
+        }
+        self.flows.touch(idx, now_ms, state.timeout(&snap.timeouts));
+        nat::rewrite(frame, l4.at, &f, dir);
+        set_macs(frame, next_hop, snap.mac);
+        Action::Tx(len)
+    }
+
+    /// Forgets a flow now, giving back what it held.
+    pub fn remove(&mut self, idx: u32) {
+        let f = *self.flows.get(idx);
+        release(&mut self.pips, &mut self.select, &self.counters, &f, false);
+        self.flows.remove(idx);
+    }
+}
+
+fn down_policy(snap: &Snapshot, f: &Flow) -> DownPolicy {
+    snap.services
+        .get(usize::from(f.service))
+        .map_or(DownPolicy::Drop, |s| s.on_server_down)
+}
+
+fn remote_next_hop(snap: &Snapshot, f: &Flow) -> MacAddr {
+    snap.services
+        .get(usize::from(f.service))
+        .and_then(|s| s.remotes.get(usize::from(f.target)))
+        .and_then(|t| snap.sites.get(usize::from(t.site)))
+        .map_or(MacAddr::ZERO, |site| site.next_hop)
+}
+
+/// Gives back a flow's PIP port or connection slot.
+fn release(
+    pips: &mut PipPools,
+    select: &mut Selector,
+    counters: &CoreCounters,
+    f: &Flow,
+    aged: bool,
+) {
+    match f.path() {
+        Path::Local => {
+            select.closed(f.target);
+            if aged {
+                counters.inc(Event::FlowsExpiredLocal);
+            }
+        }
+        Path::Proxy => {
+            pips.free(f.pip, f.xlat.sport);
+            if aged {
+                counters.inc(Event::FlowsExpiredProxy);
+            }
+        }
+    }
+}
+
+#[inline]
+fn set_macs(frame: &mut [u8], dst: MacAddr, src: MacAddr) {
+    frame[0..6].copy_from_slice(&dst.0);
+    frame[6..12].copy_from_slice(&src.0);
+}
+
+fn parse_l4(seg: &[u8], proto: u8, src: u32, dst: u32, at: Offsets) -> Result<L4, DropReason> {
+    let (sport, dport, tcp_flags) = if proto == protocol::TCP {
+        let tcp = crate::wire::TcpPacket::new_checked(seg).map_err(DropReason::from)?;
+        (tcp.src_port(), tcp.dst_port(), tcp.flags())
+    } else {
+        let udp = crate::wire::UdpPacket::new_checked(seg).map_err(DropReason::from)?;
+        (udp.src_port(), udp.dst_port(), 0)
+    };
+    Ok(L4 {
+        at,
+        key: FlowKey::new(
+            Tuple {
+                src,
+                dst,
+                sport,
+                dport,
+            },
+            proto,
+        ),
+        tcp_flags,
+    })
+}
+
+impl From<crate::wire::EthError> for DropReason {
+    fn from(e: crate::wire::EthError) -> Self {
+        match e {
+            crate::wire::EthError::Truncated => DropReason::EthTruncated,
+            crate::wire::EthError::StackedVlan => DropReason::VlanStacked,
+        }
+    }
+}
+
+impl From<Ipv4Error> for DropReason {
+    fn from(e: Ipv4Error) -> Self {
+        match e {
+            Ipv4Error::Truncated => DropReason::Ipv4Truncated,
+            Ipv4Error::BadVersion => DropReason::Ipv4BadVersion,
+            Ipv4Error::BadHeaderLen => DropReason::Ipv4BadHeaderLen,
+            Ipv4Error::BadTotalLen => DropReason::Ipv4BadTotalLen,
+        }
+    }
+}
+
+impl From<TcpError> for DropReason {
+    fn from(e: TcpError) -> Self {
+        match e {
+            TcpError::Truncated => DropReason::TcpTruncated,
+            TcpError::BadHeaderLen => DropReason::TcpBadHeaderLen,
+        }
+    }
+}
+
+impl From<UdpError> for DropReason {
+    fn from(e: UdpError) -> Self {
+        match e {
+            UdpError::Truncated => DropReason::UdpTruncated,
+            UdpError::BadLength => DropReason::UdpBadLength,
+        }
+    }
+}

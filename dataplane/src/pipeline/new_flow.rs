@@ -1,0 +1,137 @@
+//! The new-connection decision: a local real server if one can take it, else a
+//! reachable remote site whose service is healthy (the proxy-IP path of the
+//! Alteon GSLB chapter), else a refusal the service chooses and a counter.
+
+use super::{nat, refuse, set_macs, Action, Core, L4};
+use crate::counters::{DropReason, Event};
+use crate::flow::{Flow, InsertError, Path, State, Tuple};
+use crate::snapshot::{Refuse, Snapshot};
+use crate::wire::ipv4::protocol;
+use crate::wire::tcp::flags;
+use crate::wire::{EthernetFrame, MacAddr};
+
+/// Where the new flow goes, before it is committed to the table.
+struct Plan {
+    xlat: Tuple,
+    path: Path,
+    target: u16,
+    pip: u8,
+    next_hop: MacAddr,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn handle(
+    core: &mut Core,
+    snap: &Snapshot,
+    frame: &mut [u8],
+    len: usize,
+    l4: &L4,
+    hash: u64,
+    svc_idx: u16,
+    now_ms: u64,
+) -> Action {
+    let Some(svc) = snap.services.get(usize::from(svc_idx)) else {
+        return Action::Drop(DropReason::VipNoService);
+    };
+    let tcp = l4.key.proto == protocol::TCP;
+    // Only a SYN opens a TCP flow: anything else to a VIP without a flow is
+    // stale (the flow aged out) or forged.
+    if tcp && l4.tcp_flags & (flags::SYN | flags::ACK | flags::RST) != flags::SYN {
+        return Action::Drop(DropReason::TcpNoFlow);
+    }
+    // Checked before choosing, so a full table never takes a PIP port or a
+    // connection slot it would have to give back.
+    if core.flows.len() >= core.flows.capacity() {
+        return Action::Drop(DropReason::FlowTableFull);
+    }
+    let t = l4.key.tuple;
+    let plan = if let Some(pick) = core.select.pick(snap, svc.group, t.src, hash) {
+        let rs = &snap.real_servers[usize::from(pick.server)];
+        if pick.backup {
+            core.counters.inc(Event::BackupUsed);
+        }
+        Plan {
+            xlat: Tuple {
+                src: t.src,
+                dst: rs.addr.into(),
+                sport: t.sport,
+                dport: svc.real_port,
+            },
+            path: Path::Local,
+            target: pick.server,
+            pip: 0,
+            next_hop: rs.mac,
+        }
+    } else if let Some((i, remote)) = svc
+        .remotes
+        .iter()
+        .enumerate()
+        .find(|(_, r)| snap.remote_available(r))
+    {
+        let Some((pip, port)) = core.pips.alloc() else {
+            return Action::Drop(DropReason::PipExhausted);
+        };
+        Plan {
+            xlat: Tuple {
+                src: snap.pips[usize::from(pip)].into(),
+                dst: remote.vip.into(),
+                sport: port,
+                dport: remote.port,
+            },
+            path: Path::Proxy,
+            target: i as u16,
+            pip,
+            next_hop: snap.sites[usize::from(remote.site)].next_hop,
+        }
+    } else {
+        return match svc.refuse {
+            Refuse::Drop => Action::Drop(DropReason::NoResource),
+            how => refuse::reply(core, snap, frame, len, l4, how),
+        };
+    };
+
+    let mut flow = Flow::new(t, plan.xlat, l4.key.proto);
+    flow.path = plan.path as u8;
+    flow.target = plan.target;
+    flow.pip = plan.pip;
+    flow.service = svc_idx;
+    flow.client_mac = EthernetFrame::new_unchecked(&frame[..len]).src_addr().0;
+    let state = if tcp { State::SynSent } else { State::Datagram };
+    flow.state = state as u8;
+    nat::prepare(&mut flow);
+
+    let give_back = |core: &mut Core| {
+        if plan.path == Path::Proxy {
+            core.pips.free(plan.pip, plan.xlat.sport);
+        }
+    };
+    if plan.next_hop == MacAddr::ZERO {
+        give_back(core);
+        return Action::Drop(DropReason::NoNextHop);
+    }
+    let idx = match core
+        .flows
+        .insert(flow, now_ms, state.timeout(&snap.timeouts))
+    {
+        Ok(idx) => idx,
+        Err(e) => {
+            give_back(core);
+            return Action::Drop(match e {
+                InsertError::Full => DropReason::FlowTableFull,
+                InsertError::BucketFull => DropReason::FlowBucketFull,
+                InsertError::Collision => DropReason::FlowCollision,
+            });
+        }
+    };
+    match plan.path {
+        Path::Local => {
+            core.select.opened(plan.target);
+            core.counters.inc(Event::FlowsCreatedLocal);
+        }
+        Path::Proxy => core.counters.inc(Event::FlowsCreatedProxy),
+    }
+    let flow = *core.flows.get(idx);
+    nat::rewrite(frame, l4.at, &flow, crate::flow::Dir::Forward);
+    set_macs(frame, plan.next_hop, snap.mac);
+    Action::Tx(len)
+}

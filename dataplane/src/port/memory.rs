@@ -1,0 +1,165 @@
+//! An in-memory `Port`: frames go in and come out as byte vectors.
+//!
+//! Buffers come from a pool made at start and return to it, so the worker's
+//! own path allocates nothing here either; only `inject` and `take_*` (the test
+//! side) copy to and from `Vec`s.
+
+use std::collections::VecDeque;
+
+use super::{Burst, PacketBuf, Port};
+
+/// Room per buffer, like a DPDK mbuf's default data room.
+pub const BUF_ROOM: usize = 2048;
+
+pub struct MemBuf {
+    bytes: Box<[u8; BUF_ROOM]>,
+    len: usize,
+}
+
+impl MemBuf {
+    fn new() -> MemBuf {
+        MemBuf {
+            bytes: Box::new([0; BUF_ROOM]),
+            len: 0,
+        }
+    }
+
+    pub fn fill(&mut self, frame: &[u8]) {
+        let n = frame.len().min(BUF_ROOM);
+        self.bytes[..n].copy_from_slice(&frame[..n]);
+        self.len = n;
+    }
+}
+
+impl PacketBuf for MemBuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+    #[inline]
+    fn room(&mut self) -> &mut [u8] {
+        &mut self.bytes[..]
+    }
+    #[inline]
+    fn set_len(&mut self, len: usize) {
+        self.len = len.min(BUF_ROOM);
+    }
+}
+
+pub struct MemoryPort {
+    pool: Vec<MemBuf>,
+    rx: VecDeque<MemBuf>,
+    tx: VecDeque<MemBuf>,
+    kernel_rx: VecDeque<MemBuf>,
+    kernel_tx: VecDeque<MemBuf>,
+    /// Most packets the transmit side holds before it reports a full queue.
+    tx_limit: usize,
+}
+
+impl MemoryPort {
+    pub fn new(buffers: usize) -> MemoryPort {
+        MemoryPort {
+            pool: (0..buffers).map(|_| MemBuf::new()).collect(),
+            rx: VecDeque::with_capacity(buffers),
+            tx: VecDeque::with_capacity(buffers),
+            kernel_rx: VecDeque::with_capacity(buffers),
+            kernel_tx: VecDeque::with_capacity(buffers),
+            tx_limit: buffers,
+        }
+    }
+
+    /// Makes the transmit queue refuse packets beyond `limit` waiting ones.
+    pub fn set_tx_limit(&mut self, limit: usize) {
+        self.tx_limit = limit;
+    }
+
+    fn buf(&mut self, frame: &[u8]) -> Option<MemBuf> {
+        let mut b = self.pool.pop()?;
+        b.fill(frame);
+        Some(b)
+    }
+
+    /// Queues a frame as if it had arrived on the wire; false if the pool is empty.
+    pub fn inject(&mut self, frame: &[u8]) -> bool {
+        self.buf(frame).map(|b| self.rx.push_back(b)).is_some()
+    }
+
+    /// Queues a frame as if the kernel had sent it through the data port.
+    pub fn inject_from_kernel(&mut self, frame: &[u8]) -> bool {
+        self.buf(frame)
+            .map(|b| self.kernel_tx.push_back(b))
+            .is_some()
+    }
+
+    fn drain(pool: &mut Vec<MemBuf>, q: &mut VecDeque<MemBuf>) -> Vec<Vec<u8>> {
+        q.drain(..)
+            .map(|b| {
+                let v = b.data().to_vec();
+                pool.push(b);
+                v
+            })
+            .collect()
+    }
+
+    /// Frames sent on the wire since the last call.
+    pub fn take_tx(&mut self) -> Vec<Vec<u8>> {
+        Self::drain(&mut self.pool, &mut self.tx)
+    }
+
+    /// Frames handed to the kernel since the last call.
+    pub fn take_kernel(&mut self) -> Vec<Vec<u8>> {
+        Self::drain(&mut self.pool, &mut self.kernel_rx)
+    }
+
+    pub fn pending_rx(&self) -> usize {
+        self.rx.len()
+    }
+
+    pub fn free_buffers(&self) -> usize {
+        self.pool.len()
+    }
+}
+
+impl Port for MemoryPort {
+    type Buf = MemBuf;
+
+    fn rx_burst(&mut self, out: &mut Burst<MemBuf>) {
+        while !out.is_full() {
+            match self.rx.pop_front() {
+                Some(b) => out.push(b),
+                None => break,
+            }
+        }
+    }
+
+    fn tx_burst(&mut self, pkts: &mut Burst<MemBuf>) -> usize {
+        let mut dropped = 0;
+        for b in pkts.drain(..) {
+            if self.tx.len() < self.tx_limit {
+                self.tx.push_back(b);
+            } else {
+                self.pool.push(b);
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+
+    fn to_kernel(&mut self, pkts: &mut Burst<MemBuf>) -> usize {
+        self.kernel_rx.extend(pkts.drain(..));
+        0
+    }
+
+    fn kernel_burst(&mut self, out: &mut Burst<MemBuf>) {
+        while !out.is_full() {
+            match self.kernel_tx.pop_front() {
+                Some(b) => out.push(b),
+                None => break,
+            }
+        }
+    }
+
+    fn free(&mut self, pkts: &mut Burst<MemBuf>) {
+        self.pool.extend(pkts.drain(..));
+    }
+}
