@@ -10,6 +10,7 @@ pub mod checksum;
 pub mod counters;
 pub mod flow;
 pub mod hash;
+pub mod lab;
 pub mod pip;
 pub mod pipeline;
 pub mod port;
