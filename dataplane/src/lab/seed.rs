@@ -168,3 +168,12 @@ pub fn set_servers(lab: &mut Lab, site: &Site, health: Health) {
     lab.appliance(site.name)
         .update(|s| s.real_servers.iter_mut().for_each(|r| r.health = health));
 }
+
+/// Marks every real server of a snapshot up or down (for tests driving one core).
+pub fn set_servers_in(snap: &mut Snapshot, health: Health) {
+    let mut next = snap.clone();
+    next.real_servers.iter_mut().for_each(|r| r.health = health);
+    *snap = next
+        .build()
+        .unwrap_or_else(|e| panic!("seed snapshot: {e}"));
+}
