@@ -103,8 +103,7 @@ impl Delta {
     #[inline]
     #[must_use]
     pub fn replace32(self, old: u32, new: u32) -> Self {
-        self.replace16((old >> 16) as u16, (new >> 16) as u16)
-            .replace16(old as u16, new as u16)
+        self.replace16((old >> 16) as u16, (new >> 16) as u16).replace16(old as u16, new as u16)
     }
 
     /// Accounts for an IPv4 address changing (IP header or pseudo-header).
@@ -202,8 +201,8 @@ mod tests {
     fn known_ipv4_header() {
         // Wikipedia's IPv4 header example; checksum field is b861.
         let hdr = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
-            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01,
+            0xc0, 0xa8, 0x00, 0xc7,
         ];
         assert_eq!(data(&hdr), 0);
         let mut zeroed = hdr;

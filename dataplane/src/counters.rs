@@ -180,9 +180,7 @@ mod tests {
         let mut seen = HashSet::new();
         for r in DropReason::ALL {
             let n = r.name();
-            assert!(n
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
             assert!(seen.insert(n), "{n} twice");
         }
         for e in Event::ALL {

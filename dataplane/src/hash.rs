@@ -61,8 +61,7 @@ mod tests {
         let base = hash2(7, 0x0a00_0001_0a00_0002, 0x1234_0050_0006);
         let mut total = 0u32;
         for bit in 0..64 {
-            total += (base ^ hash2(7, 0x0a00_0001_0a00_0002 ^ (1 << bit), 0x1234_0050_0006))
-                .count_ones();
+            total += (base ^ hash2(7, 0x0a00_0001_0a00_0002 ^ (1 << bit), 0x1234_0050_0006)).count_ones();
         }
         let avg = f64::from(total) / 64.0;
         assert!((24.0..40.0).contains(&avg), "avalanche {avg}");

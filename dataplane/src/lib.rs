@@ -11,6 +11,7 @@ pub mod counters;
 pub mod flow;
 pub mod hash;
 pub mod lab;
+pub mod mem;
 pub mod pip;
 pub mod pipeline;
 pub mod port;

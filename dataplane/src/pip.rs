@@ -59,11 +59,7 @@ impl PipPools {
             .map(|&pip| {
                 let ports: Box<[u16]> = (FIRST_PORT..=u16::MAX).filter(|&p| owns(pip, p)).collect();
                 let len = ports.len();
-                Ring {
-                    ports,
-                    head: 0,
-                    len,
-                }
+                Ring { ports, head: 0, len }
             })
             .collect();
         PipPools { rings, next: 0 }
@@ -134,9 +130,8 @@ mod tests {
     #[test]
     fn cores_share_ports_without_overlap() {
         let ncores = 2u16;
-        let mut pools: Vec<PipPools> = (0..ncores)
-            .map(|c| PipPools::new(&[PIP_A, PIP_B], move |_, port| port % ncores == c))
-            .collect();
+        let mut pools: Vec<PipPools> =
+            (0..ncores).map(|c| PipPools::new(&[PIP_A, PIP_B], move |_, port| port % ncores == c)).collect();
         let mut seen = HashSet::new();
         for pool in &mut pools {
             while let Some((pip, port)) = pool.alloc() {

@@ -6,8 +6,8 @@
 //! bursts, so every packet of a burst sees one consistent state.
 
 use crate::counters::{DropReason, Event};
-use crate::pipeline::{Action, Core};
-use crate::port::{Burst, PacketBuf, Port};
+use crate::pipeline::{Action, Core, Prepared};
+use crate::port::{Burst, PacketBuf, Port, BURST};
 use crate::snapshot::Subscriber;
 
 pub struct Worker<P: Port> {
@@ -18,6 +18,9 @@ pub struct Worker<P: Port> {
     tx: Burst<P::Buf>,
     kernel: Burst<P::Buf>,
     dropped: Burst<P::Buf>,
+    /// Per-packet state between the pipeline's passes, reused every burst.
+    prepared: [Prepared; BURST],
+    done: [Option<Action>; BURST],
 }
 
 impl<P: Port> Worker<P> {
@@ -30,6 +33,8 @@ impl<P: Port> Worker<P> {
             tx: Burst::new(),
             kernel: Burst::new(),
             dropped: Burst::new(),
+            prepared: [Prepared::default(); BURST],
+            done: [None; BURST],
         }
     }
 
@@ -39,6 +44,11 @@ impl<P: Port> Worker<P> {
 
     /// One iteration: returns how many packets were received (from the wire
     /// and from the kernel), so the caller knows when it is idle.
+    ///
+    /// A burst goes through the pipeline in three passes, so the cache misses
+    /// of one packet overlap with the work on the others: parse every packet
+    /// and start fetching its index bucket; look every flow up and start
+    /// fetching its entry; then translate each.
     pub fn poll(&mut self, now_ms: u64) -> usize {
         if self.snapshot.refresh() {
             self.core.on_snapshot(self.snapshot.get());
@@ -46,9 +56,30 @@ impl<P: Port> Worker<P> {
         self.port.rx_burst(&mut self.rx);
         let received = self.rx.len();
         let snap = self.snapshot.get();
-        for mut buf in self.rx.drain(..) {
+        let counters = &self.core.counters;
+        counters.add(Event::RxPackets, received as u64);
+        counters.add(Event::RxBytes, self.rx.iter().map(|b| b.data().len() as u64).sum());
+
+        for (i, buf) in self.rx.iter_mut().enumerate() {
             let len = buf.data().len();
-            match self.core.process(snap, buf.room(), len, now_ms) {
+            self.done[i] = self.core.parse(snap, buf.room(), len, &mut self.prepared[i]);
+        }
+        for i in 0..received {
+            if self.done[i].is_none() {
+                self.core.resolve(&mut self.prepared[i]);
+            }
+        }
+        let mark = self.core.flows.removals();
+        for (i, mut buf) in self.rx.drain(..).enumerate() {
+            let action = match self.done[i] {
+                Some(a) => a,
+                None => {
+                    let len = buf.data().len();
+                    self.core.finish(snap, buf.room(), len, &self.prepared[i], mark, now_ms)
+                }
+            };
+            self.core.count(action);
+            match action {
                 Action::Tx(n) => {
                     buf.set_len(n);
                     self.tx.push(buf);
@@ -63,7 +94,6 @@ impl<P: Port> Worker<P> {
         // through the data port untouched.
         self.port.kernel_burst(&mut self.tx);
         let from_kernel = self.tx.len();
-        self.core.counters.add(Event::TxPackets, from_kernel as u64);
         self.flush();
 
         self.core.expire(now_ms);
@@ -73,10 +103,13 @@ impl<P: Port> Worker<P> {
     fn flush(&mut self) {
         let c = &self.core.counters;
         if !self.tx.is_empty() {
+            let n = self.tx.len();
+            let bytes: u64 = self.tx.iter().map(|b| b.data().len() as u64).sum();
             let lost = self.port.tx_burst(&mut self.tx);
+            c.add(Event::TxPackets, (n - lost) as u64);
+            c.add(Event::TxBytes, bytes);
             if lost > 0 {
                 c.count_drops(DropReason::TxFull, lost as u64);
-                c.add(Event::TxPackets, 0u64.wrapping_sub(lost as u64));
             }
         }
         if !self.kernel.is_empty() {

@@ -13,16 +13,7 @@ use dataplane::snapshot::{DownPolicy, Health, Method, Refuse};
 use dataplane::wire::tcp::flags::{ACK, PSH, RST};
 
 fn data_from_client(port: u16, payload: &[u8]) -> Vec<u8> {
-    tcp(
-        CLIENT_MAC,
-        SITE1.mac,
-        client(port),
-        SITE1.vip_port(POP3),
-        PSH | ACK,
-        2,
-        1,
-        payload,
-    )
+    tcp(CLIENT_MAC, SITE1.mac, client(port), SITE1.vip_port(POP3), PSH | ACK, 2, 1, payload)
 }
 
 #[test]
@@ -45,13 +36,10 @@ fn a_full_table_refuses_new_flows_and_keeps_the_old_ones() {
 
 #[test]
 fn an_exhausted_pip_pool_refuses_proxied_flows_until_a_port_is_freed() {
-    let snap = seed::snapshot(&SITE1, &SITE2, Method::RoundRobin)
-        .build()
-        .expect("valid");
+    let snap = seed::snapshot(&SITE1, &SITE2, Method::RoundRobin).build().expect("valid");
     // A core that owns only four ports of the PIP.
-    let core = Core::new(CoreConfig::default(), &snap, 0, |_, port| {
-        (2000..2004).contains(&port)
-    });
+    let core =
+        Core::new(CoreConfig::default(), &snap, 0, |_, port| (2000..2004).contains(&port)).expect("memory");
     let mut rig = Rig { core, snap, now: 0 };
     seed::set_servers_in(&mut rig.snap, Health::Down);
     rig.core.on_snapshot(&rig.snap);
@@ -95,9 +83,8 @@ fn a_server_at_its_connection_limit_takes_no_more() {
     snap.real_servers[0].max_conns = 2;
     snap.real_servers[1].max_conns = 1;
     let mut rig = Rig::new(snap, 64);
-    let got: Vec<usize> = (0..3)
-        .map(|p| which(&rig.forward(&syn_from(client(p), SITE1.vip_port(POP3)))))
-        .collect();
+    let got: Vec<usize> =
+        (0..3).map(|p| which(&rig.forward(&syn_from(client(p), SITE1.vip_port(POP3))))).collect();
     assert_eq!(got, vec![0, 1, 0]);
     // Both full: the service proxies to site 2 instead.
     let s = rig.forward(&syn_from(client(3), SITE1.vip_port(POP3)));
@@ -123,27 +110,12 @@ fn drop_policy_ends_a_flow_to_a_down_server_at_once() {
     let first = rig.forward(&syn_from(client(1), SITE1.vip_port(POP3)));
     assert_eq!(rig.core.select.conns(0), 1);
     rig.update(|s| s.real_servers[0].health = Health::Down);
-    assert_eq!(
-        rig.send(&data_from_client(1, b"more")).0,
-        Action::Drop(DropReason::RealServerDown)
-    );
+    assert_eq!(rig.send(&data_from_client(1, b"more")).0, Action::Drop(DropReason::RealServerDown));
     assert_eq!(rig.core.flows.len(), 0);
     assert_eq!(rig.core.select.conns(0), 0);
     // The server's late reply finds no flow and is not forwarded to the client.
-    let reply = tcp(
-        server_mac(0),
-        SITE1.mac,
-        first.dst,
-        first.src,
-        ACK,
-        1,
-        2,
-        b"",
-    );
-    assert!(matches!(
-        rig.send(&reply).0,
-        Action::Drop(DropReason::NotOurAddress)
-    ));
+    let reply = tcp(server_mac(0), SITE1.mac, first.dst, first.src, ACK, 1, 2, b"");
+    assert!(matches!(rig.send(&reply).0, Action::Drop(DropReason::NotOurAddress)));
 }
 
 #[test]
@@ -154,10 +126,7 @@ fn a_disabled_server_finishes_its_flows_but_takes_no_new_ones() {
     rig.update(|s| s.real_servers[disabled].health = Health::Disabled);
     assert_eq!(rig.forward(&data_from_client(1, b"x")).dst, a.dst);
     for p in 2..10 {
-        assert_ne!(
-            which(&rig.forward(&syn_from(client(p), SITE1.vip_port(POP3)))),
-            disabled
-        );
+        assert_ne!(which(&rig.forward(&syn_from(client(p), SITE1.vip_port(POP3)))), disabled);
     }
 }
 
@@ -173,10 +142,7 @@ fn udp_is_balanced_and_its_replies_come_from_the_vip() {
     assert_eq!((r.src, r.dst), (SITE1.vip_port(DNS), client(5353)));
     assert_eq!((r.src_mac, r.dst_mac), (SITE1.mac, CLIENT_MAC));
     // The same client port keeps its server; the flow ages after the UDP timeout.
-    assert_eq!(
-        which(&rig.forward(&udp_from(client(5353), SITE1.vip_port(DNS), b"again"))),
-        server
-    );
+    assert_eq!(which(&rig.forward(&udp_from(client(5353), SITE1.vip_port(DNS), b"again"))), server);
     rig.advance(u64::from(rig.snap.timeouts.udp_ms) + 1_000);
     assert!(rig.core.flows.is_empty());
     assert_eq!(rig.core.counters.event(Event::FlowsExpiredLocal), 1);
@@ -194,10 +160,7 @@ fn refused_udp_gets_an_icmp_port_unreachable_quoting_it() {
     assert!(matches!(action, Action::Tx(_)));
     let icmp = Summary::parse(&out).expect("ICMP");
     assert!(icmp.checksums_ok);
-    assert_eq!(
-        (*icmp.src.ip(), *icmp.dst.ip(), icmp.flags),
-        (SITE1.vip, *client(0).ip(), 3)
-    );
+    assert_eq!((*icmp.src.ip(), *icmp.dst.ip(), icmp.flags), (SITE1.vip, *client(0).ip(), 3));
     // The quoted datagram starts after the unused word: its IP header names the VIP.
     let quoted = &icmp.payload;
     assert_eq!(&quoted[16..20], &SITE1.vip.octets());
@@ -214,9 +177,6 @@ fn refusal_can_be_silent() {
         s.services[0].remotes[0].healthy = false;
         s.services[0].refuse = Refuse::Drop;
     });
-    assert_eq!(
-        rig.send(&syn_from(client(1), SITE1.vip_port(POP3))).0,
-        Action::Drop(DropReason::NoResource)
-    );
+    assert_eq!(rig.send(&syn_from(client(1), SITE1.vip_port(POP3))).0, Action::Drop(DropReason::NoResource));
     assert_eq!(rig.core.counters.event(Event::ResetsSent), 0);
 }

@@ -37,10 +37,7 @@ fn round_robin_skips_a_down_server() {
 
 #[test]
 fn weighted_round_robin_follows_the_weights() {
-    let mut rig = Rig::new(
-        servers_snapshot(Method::WeightedRoundRobin, &[1, 2, 3, 4]),
-        4096,
-    );
+    let mut rig = Rig::new(servers_snapshot(Method::WeightedRoundRobin, &[1, 2, 3, 4]), 4096);
     assert_eq!(spread(&mut rig, 1000, ports), vec![100, 200, 300, 400]);
 }
 
@@ -82,15 +79,9 @@ fn least_connections_fills_the_emptiest_server() {
 fn source_hash_keeps_a_client_on_one_server() {
     let mut rig = Rig::new(servers_snapshot(Method::SourceHash, &[1, 1, 1, 1]), 8192);
     let one = spread(&mut rig, 200, ports);
-    assert_eq!(
-        one.iter().filter(|&&c| c > 0).count(),
-        1,
-        "one client, one server: {one:?}"
-    );
+    assert_eq!(one.iter().filter(|&&c| c > 0).count(), 1, "one client, one server: {one:?}");
     // Many clients spread over all four.
-    let many = spread(&mut rig, 2000, |i| {
-        SocketAddrV4::new(Ipv4Addr::from(0x0a10_0000 + i as u32), 5555)
-    });
+    let many = spread(&mut rig, 2000, |i| SocketAddrV4::new(Ipv4Addr::from(0x0a10_0000 + i as u32), 5555));
     for c in &many {
         assert!((350..650).contains(c), "uneven source hash spread {many:?}");
     }
@@ -99,9 +90,7 @@ fn source_hash_keeps_a_client_on_one_server() {
 #[test]
 fn maglev_spreads_by_weight() {
     let mut rig = Rig::new(servers_snapshot(Method::Maglev, &[1, 1, 2]), 16384);
-    let counts = spread(&mut rig, 8000, |i| {
-        SocketAddrV4::new(Ipv4Addr::from(0x0a20_0000 + i as u32), 7000)
-    });
+    let counts = spread(&mut rig, 8000, |i| SocketAddrV4::new(Ipv4Addr::from(0x0a20_0000 + i as u32), 7000));
     let expect = [2000.0, 2000.0, 4000.0];
     for (c, e) in counts.iter().zip(expect) {
         let dev = (*c as f64 - e).abs() / e;
@@ -114,21 +103,15 @@ fn maglev_moves_only_the_connections_of_a_member_that_leaves() {
     let rig = Rig::new(servers_snapshot(Method::Maglev, &[1; 10]), 16);
     let mut sel = Selector::new(1);
     sel.resize(&rig.snap);
-    let hashes: Vec<u64> = (0..20_000u64)
-        .map(|i| dataplane::hash::hash2(99, i, i * 7))
-        .collect();
-    let before: Vec<u16> = hashes
-        .iter()
-        .map(|&h| sel.pick(&rig.snap, 0, 1, h).expect("pick").server)
-        .collect();
+    let hashes: Vec<u64> = (0..20_000u64).map(|i| dataplane::hash::hash2(99, i, i * 7)).collect();
+    let before: Vec<u16> =
+        hashes.iter().map(|&h| sel.pick(&rig.snap, 0, 1, h).expect("pick").server).collect();
 
     let mut after_snap = rig.snap.clone();
     after_snap.real_servers[3].health = Health::Down;
     let after_snap = after_snap.build().expect("valid");
-    let after: Vec<u16> = hashes
-        .iter()
-        .map(|&h| sel.pick(&after_snap, 0, 1, h).expect("pick").server)
-        .collect();
+    let after: Vec<u16> =
+        hashes.iter().map(|&h| sel.pick(&after_snap, 0, 1, h).expect("pick").server).collect();
 
     let mut moved_needlessly = 0;
     for (b, a) in before.iter().zip(&after) {
@@ -138,17 +121,10 @@ fn maglev_moves_only_the_connections_of_a_member_that_leaves() {
         }
     }
     let frac = moved_needlessly as f64 / hashes.len() as f64;
-    assert!(
-        frac < 0.02,
-        "{:.2}% of connections moved between surviving members",
-        frac * 100.0
-    );
+    assert!(frac < 0.02, "{:.2}% of connections moved between surviving members", frac * 100.0);
 
     // And when it returns, connections mostly go back where they were.
-    let back: Vec<u16> = hashes
-        .iter()
-        .map(|&h| sel.pick(&rig.snap, 0, 1, h).expect("pick").server)
-        .collect();
+    let back: Vec<u16> = hashes.iter().map(|&h| sel.pick(&rig.snap, 0, 1, h).expect("pick").server).collect();
     assert_eq!(back, before);
 }
 
@@ -169,16 +145,8 @@ fn every_method_uses_the_backup_when_the_group_is_down() {
             s.real_servers[0].health = Health::Down;
             s.real_servers[1].health = Health::Down;
         });
-        let s = rig.forward(&syn_from(
-            SocketAddrV4::new(CLIENT, 1234),
-            SITE1.vip_port(POP3),
-        ));
+        let s = rig.forward(&syn_from(SocketAddrV4::new(CLIENT, 1234), SITE1.vip_port(POP3)));
         assert_eq!(which(&s), 2, "{method:?} did not use the backup server");
-        assert_eq!(
-            rig.core
-                .counters
-                .event(dataplane::counters::Event::BackupUsed),
-            1
-        );
+        assert_eq!(rig.core.counters.event(dataplane::counters::Event::BackupUsed), 1);
     }
 }

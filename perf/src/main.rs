@@ -1,1 +1,254 @@
-fn main() {}
+//! Data-path benchmark: one core, in memory, established local-SLB traffic,
+//! established proxy-IP traffic both ways, and new connections, each beside a
+//! baseline that only swaps MAC addresses on the very same frames.
+//!
+//! Run with `cargo run --release -p gslbd-perf --bin dataplane-bench`.
+
+mod bench_port;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use bench_port::BenchPort;
+use clap::Parser;
+use dataplane::lab::frames::tcp;
+use dataplane::lab::seed::{self, CLIENT_MAC, POP3, SITE1, SITE2};
+use dataplane::pipeline::{Action, Core, CoreConfig};
+use dataplane::port::{Burst, PacketBuf, Port};
+use dataplane::snapshot::{Health, Member, Method, Publisher, RealServer, Snapshot};
+use dataplane::wire::tcp::flags::{ACK, SYN};
+use dataplane::wire::MacAddr;
+use dataplane::worker::Worker;
+
+#[derive(Parser)]
+#[command(about = "Benchmark the gslbd data path on one core, in memory")]
+struct Args {
+    /// Active flows in the table.
+    #[arg(long, default_value_t = 1_000_000)]
+    flows: u32,
+    /// Packets per timed run.
+    #[arg(long, default_value_t = 20_000_000)]
+    packets: u64,
+    /// Timed runs per scenario (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Run only the scenarios whose name contains this (local, proxy, new).
+    #[arg(long, default_value = "")]
+    only: String,
+}
+
+/// Frames are 60 bytes on the wire (64 with the FCS): a TCP/IPv4 header and
+/// six bytes of data.
+const PAYLOAD: &[u8] = b"gslbd!";
+
+fn client_addr(i: u32) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from(0x0a80_0000 + (i >> 10)), 1024 + (i & 1023) as u16)
+}
+
+/// Site 1 with 16 real servers and enough PIPs for every proxied flow.
+fn snapshot(flows: u32) -> Snapshot {
+    let mut s = seed::snapshot(&SITE1, &SITE2, Method::RoundRobin);
+    s.real_servers = (0..16)
+        .map(|i| RealServer {
+            name: format!("rs{i}"),
+            addr: Ipv4Addr::new(10, 1, 0, 100 + i),
+            mac: MacAddr([2, 0, 0, 1, 0, 100 + i]),
+            health: Health::Up,
+            max_conns: 0,
+        })
+        .collect();
+    s.groups[0].members = (0..16).map(|i| Member { server: i, weight: 1 }).collect();
+    let pips = flows / 60_000 + 1;
+    s.pips = (0..pips).map(|i| Ipv4Addr::from(u32::from(SITE1.pip) + i)).collect();
+    s
+}
+
+fn core(snap: &Snapshot, capacity: u32) -> Core {
+    Core::with_port_share(CoreConfig { flow_capacity: capacity, ..CoreConfig::default() }, snap, 0)
+        .expect("flow table memory")
+}
+
+/// Runs `frame` through `core` and returns what left.
+fn through(core: &mut Core, snap: &Snapshot, frame: &[u8]) -> Vec<u8> {
+    let mut buf = frame.to_vec();
+    buf.resize(256, 0);
+    match core.process(snap, &mut buf, frame.len(), 0) {
+        Action::Tx(n) => buf[..n].to_vec(),
+        other => panic!("setup packet not forwarded: {other:?}"),
+    }
+}
+
+fn random_order(n: u32) -> Vec<u32> {
+    let mut v: Vec<u32> = (0..n).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+/// Opens `flows` connections (handshake through the core); returns for each
+/// flow the frame a client sends and the frame its server (or remote site) replies with.
+fn establish(core: &mut Core, snap: &Snapshot, flows: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let vip = SITE1.vip_port(POP3);
+    (0..flows)
+        .map(|i| {
+            let c = client_addr(i);
+            let out = through(core, snap, &tcp(CLIENT_MAC, SITE1.mac, c, vip, SYN, 1, 0, b""));
+            let fwd = dataplane::lab::frames::Summary::parse(&out).expect("forwarded SYN");
+            let synack = tcp(fwd.dst_mac, SITE1.mac, fwd.dst, fwd.src, SYN | ACK, 9, 2, b"");
+            through(core, snap, &synack);
+            let ack = tcp(CLIENT_MAC, SITE1.mac, c, vip, ACK, 2, 10, PAYLOAD);
+            through(core, snap, &ack);
+            let reply = tcp(fwd.dst_mac, SITE1.mac, fwd.dst, fwd.src, ACK, 10, 8, PAYLOAD);
+            (ack, reply)
+        })
+        .collect()
+}
+
+/// Polls until the port has handed out its budget; returns the elapsed time.
+fn drive<P: Port>(worker: &mut Worker<P>, port_budget: impl Fn(&mut P, u64), packets: u64) -> Duration {
+    port_budget(&mut worker.port, packets);
+    let start = Instant::now();
+    loop {
+        let now = start.elapsed().as_millis() as u64;
+        if worker.poll(now) == 0 {
+            break;
+        }
+    }
+    start.elapsed()
+}
+
+/// The baseline: the same port and frames, and only a MAC swap per packet.
+fn macswap(port: &mut BenchPort, packets: u64) -> Duration {
+    port.budget = packets;
+    let mut burst: Burst<bench_port::Buf> = Burst::new();
+    let start = Instant::now();
+    loop {
+        port.rx_burst(&mut burst);
+        if burst.is_empty() {
+            break;
+        }
+        for b in burst.iter_mut() {
+            let f = b.room();
+            let mut dst = [0u8; 6];
+            dst.copy_from_slice(&f[0..6]);
+            f.copy_within(6..12, 0);
+            f[6..12].copy_from_slice(&dst);
+        }
+        port.tx_burst(&mut burst);
+    }
+    start.elapsed()
+}
+
+struct Row {
+    name: &'static str,
+    gslbd: Duration,
+    baseline: Duration,
+    packets: u64,
+}
+
+fn mpps(packets: u64, d: Duration) -> f64 {
+    packets as f64 / d.as_secs_f64() / 1e6
+}
+
+fn report(rows: &[Row]) {
+    println!(
+        "{:<34} {:>10} {:>9} {:>14} {:>9} {:>7}",
+        "scenario", "gslbd Mpps", "ns/pkt", "macswap Mpps", "ns/pkt", "ratio"
+    );
+    for r in rows {
+        let (a, b) = (mpps(r.packets, r.gslbd), mpps(r.packets, r.baseline));
+        println!("{:<34} {:>10.2} {:>9.1} {:>14.2} {:>9.1} {:>7.2}", r.name, a, 1e3 / a, b, 1e3 / b, a / b);
+    }
+}
+
+/// Times gslbd and the baseline on the same frames, alternating, best of `rounds`.
+fn established(name: &'static str, snap: Snapshot, frames: Vec<Vec<u8>>, core: Core, args: &Args) -> Row {
+    let publisher = Publisher::new(snap);
+    let mut worker = Worker::new(core, BenchPort::new(&frames), publisher.subscribe());
+    let mut base = BenchPort::new(&frames);
+    let (mut best, mut best_base) = (Duration::MAX, Duration::MAX);
+    for _ in 0..args.rounds {
+        worker.port.rewind();
+        best = best.min(drive(&mut worker, |p, n| p.budget = n, args.packets));
+        base.rewind();
+        best_base = best_base.min(macswap(&mut base, args.packets));
+    }
+    let lost = worker.port.freed;
+    assert_eq!(lost, 0, "{name}: {lost} packets dropped: {:?}", worker.core.counters.nonzero());
+    Row { name, gslbd: best, baseline: best_base, packets: args.packets }
+}
+
+fn main() {
+    let args = Args::parse();
+    let n = args.flows;
+    let order = random_order(n);
+    let mut rows = Vec::new();
+
+    if "local".contains(args.only.as_str()) {
+        let snap = snapshot(n).build().expect("snapshot");
+        let mut c = core(&snap, n + n / 8);
+        let pairs = establish(&mut c, &snap, n);
+        let huge = std::fs::read_to_string("/proc/self/smaps_rollup")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("AnonHugePages"))
+                    .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string())
+            })
+            .unwrap_or_default();
+        println!("transparent huge pages in use: {huge} kB");
+        println!(
+            "{} flows, {} bytes of table per flow, {} packets per run",
+            c.flows.len(),
+            c.flows.bytes_per_flow(),
+            args.packets
+        );
+        let frames: Vec<Vec<u8>> = order.iter().map(|&i| pairs[i as usize].0.clone()).collect();
+        rows.push(established("established local SLB (client->VIP)", snap.clone(), frames, c, &args));
+    }
+    if "proxy".contains(args.only.as_str()) {
+        let mut snap = snapshot(n);
+        snap.real_servers.iter_mut().for_each(|r| r.health = Health::Down);
+        let snap = snap.build().expect("snapshot");
+        let mut c = core(&snap, n + n / 8);
+        let pairs = establish(&mut c, &snap, n);
+        let frames: Vec<Vec<u8>> = order
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| if k % 2 == 0 { pairs[i as usize].0.clone() } else { pairs[i as usize].1.clone() })
+            .collect();
+        rows.push(established("established proxy-IP (both ways)", snap, frames, c, &args));
+    }
+    if "new".contains(args.only.as_str()) {
+        // New connections: each run needs an empty table, so it is rebuilt per round.
+        let snap = snapshot(n).build().expect("snapshot");
+        let vip = SITE1.vip_port(POP3);
+        let syns: Vec<Vec<u8>> = order
+            .iter()
+            .map(|&i| tcp(CLIENT_MAC, SITE1.mac, client_addr(i), vip, SYN, 1, 0, PAYLOAD))
+            .collect();
+        let publisher = Publisher::new(snap.clone());
+        let mut base = BenchPort::new(&syns);
+        let (mut best, mut best_base) = (Duration::MAX, Duration::MAX);
+        for _ in 0..args.rounds {
+            let mut worker =
+                Worker::new(core(&snap, n + n / 8), BenchPort::new(&syns), publisher.subscribe());
+            best = best.min(drive(&mut worker, |p, k| p.budget = k, u64::from(n)));
+            assert_eq!(worker.core.flows.len(), n, "{:?}", worker.core.counters.nonzero());
+            base.rewind();
+            best_base = best_base.min(macswap(&mut base, u64::from(n)));
+        }
+        rows.push(Row {
+            name: "new connections (SYN->flow)",
+            gslbd: best,
+            baseline: best_base,
+            packets: u64::from(n),
+        });
+    }
+    report(&rows);
+}

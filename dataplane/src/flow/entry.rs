@@ -59,12 +59,7 @@ impl Flow {
     /// A flow about to be inserted: both tuples and the protocol; the rest is
     /// filled by the caller before or after insertion.
     pub fn new(orig: Tuple, xlat: Tuple, proto: u8) -> Flow {
-        Flow {
-            orig,
-            xlat,
-            proto,
-            ..bytemuck::Zeroable::zeroed()
-        }
+        Flow { orig, xlat, proto, ..bytemuck::Zeroable::zeroed() }
     }
 
     #[inline]

@@ -17,23 +17,13 @@ pub struct Tuple {
 
 impl Tuple {
     pub fn new(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Self {
-        Tuple {
-            src: src.into(),
-            dst: dst.into(),
-            sport,
-            dport,
-        }
+        Tuple { src: src.into(), dst: dst.into(), sport, dport }
     }
 
     /// The same conversation seen from the other end.
     #[inline]
     pub fn reversed(self) -> Self {
-        Tuple {
-            src: self.dst,
-            dst: self.src,
-            sport: self.dport,
-            dport: self.sport,
-        }
+        Tuple { src: self.dst, dst: self.src, sport: self.dport, dport: self.sport }
     }
 
     pub fn src_addr(&self) -> Ipv4Addr {
@@ -47,14 +37,7 @@ impl Tuple {
 
 impl std::fmt::Display for Tuple {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{} -> {}:{}",
-            self.src_addr(),
-            self.sport,
-            self.dst_addr(),
-            self.dport
-        )
+        write!(f, "{}:{} -> {}:{}", self.src_addr(), self.sport, self.dst_addr(), self.dport)
     }
 }
 
@@ -86,12 +69,7 @@ mod tests {
 
     #[test]
     fn reversing_twice_is_identity() {
-        let t = Tuple::new(
-            Ipv4Addr::new(10, 0, 0, 1),
-            40000,
-            Ipv4Addr::new(10, 1, 0, 1),
-            110,
-        );
+        let t = Tuple::new(Ipv4Addr::new(10, 0, 0, 1), 40000, Ipv4Addr::new(10, 1, 0, 1), 110);
         assert_eq!(t.reversed().reversed(), t);
         assert_eq!(t.reversed().src_addr(), Ipv4Addr::new(10, 1, 0, 1));
         assert_eq!(t.reversed().sport, 110);
@@ -99,12 +77,7 @@ mod tests {
 
     #[test]
     fn direction_and_protocol_change_the_hash() {
-        let t = Tuple::new(
-            Ipv4Addr::new(10, 0, 0, 1),
-            40000,
-            Ipv4Addr::new(10, 1, 0, 1),
-            110,
-        );
+        let t = Tuple::new(Ipv4Addr::new(10, 0, 0, 1), 40000, Ipv4Addr::new(10, 1, 0, 1), 110);
         let k = FlowKey::new(t, 6);
         assert_ne!(k.hash(1), FlowKey::new(t.reversed(), 6).hash(1));
         assert_ne!(k.hash(1), FlowKey::new(t, 17).hash(1));

@@ -24,13 +24,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            syn_ms: 20_000,
-            established_ms: 600_000,
-            fin_ms: 30_000,
-            closed_ms: 4_000,
-            udp_ms: 60_000,
-        }
+        Timeouts { syn_ms: 20_000, established_ms: 600_000, fin_ms: 30_000, closed_ms: 4_000, udp_ms: 60_000 }
     }
 }
 
@@ -149,12 +143,7 @@ mod tests {
 
     #[test]
     fn reset_closes_from_any_state() {
-        for s in [
-            State::SynSent,
-            State::SynAck,
-            State::Established,
-            State::FinClient,
-        ] {
+        for s in [State::SynSent, State::SynAck, State::Established, State::FinClient] {
             assert_eq!(s.next_tcp(RST, false), State::Closed);
             assert_eq!(s.next_tcp(RST | ACK, true), State::Closed);
         }

@@ -18,6 +18,7 @@ use super::entry::Flow;
 use super::key::FlowKey;
 use super::wheel::{slot_of, Wheel};
 use crate::hash::mum;
+use crate::mem::ZeroedArray;
 
 const WAYS: usize = 8;
 const EMPTY: u64 = 0;
@@ -54,8 +55,8 @@ pub enum InsertError {
 
 pub struct FlowTable {
     /// Entry 0 is never used, so index 0 can mean "none" in slots and links.
-    flows: Box<[Flow]>,
-    buckets: Box<[Bucket]>,
+    flows: ZeroedArray<Flow>,
+    buckets: ZeroedArray<Bucket>,
     mask: usize,
     seed: u64,
     free_head: u32,
@@ -64,6 +65,9 @@ pub struct FlowTable {
     never_used: u32,
     len: u32,
     capacity: u32,
+    /// Counts removals, so a lookup result held across other packets can be
+    /// known to be still valid.
+    removals: u64,
     wheel: Wheel,
 }
 
@@ -75,14 +79,7 @@ fn slot_word(sig: u32, idx: u32, dir: Dir) -> u64 {
 #[inline]
 fn slot_entry(word: u64) -> (u32, Dir) {
     let low = word as u32;
-    (
-        low >> 1,
-        if low & 1 == 0 {
-            Dir::Forward
-        } else {
-            Dir::Reverse
-        },
-    )
+    (low >> 1, if low & 1 == 0 { Dir::Forward } else { Dir::Reverse })
 }
 
 /// Largest number of flows one table may hold (the entry index keeps one bit for direction).
@@ -91,27 +88,27 @@ pub const MAX_CAPACITY: u32 = (1 << 30) - 1;
 impl FlowTable {
     /// A table for `capacity` flows. The index is sized for at most about 70 %
     /// of its slots in use at capacity, which keeps two-choice inserts from failing.
-    pub fn new(capacity: u32, seed: u64, now_ms: u64) -> FlowTable {
+    pub fn new(capacity: u32, seed: u64, now_ms: u64) -> std::io::Result<FlowTable> {
         let capacity = capacity.clamp(1, MAX_CAPACITY);
         let keys = 2 * capacity as usize;
         let nbuckets = (keys * 10 / (WAYS * 7) + 1).next_power_of_two().max(2);
-        FlowTable {
-            flows: bytemuck::allocation::zeroed_slice_box(capacity as usize + 1),
-            buckets: bytemuck::allocation::zeroed_slice_box(nbuckets),
+        Ok(FlowTable {
+            flows: ZeroedArray::new(capacity as usize + 1)?,
+            buckets: ZeroedArray::new(nbuckets)?,
             mask: nbuckets - 1,
             seed,
             free_head: 0,
             never_used: 1,
             len: 0,
             capacity,
+            removals: 0,
             wheel: Wheel::new(now_ms),
-        }
+        })
     }
 
     /// Bytes of table memory per flow at capacity (entries plus index).
     pub fn bytes_per_flow(&self) -> usize {
-        (self.flows.len() * std::mem::size_of::<Flow>()
-            + self.buckets.len() * std::mem::size_of::<Bucket>())
+        (self.flows.len() * std::mem::size_of::<Flow>() + self.buckets.len() * std::mem::size_of::<Bucket>())
             / self.capacity as usize
     }
 
@@ -185,8 +182,45 @@ impl FlowTable {
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<Hit> {
         let sig = (hash >> 32) as u32;
         let b1 = self.primary(hash);
-        self.find_in(b1, sig, key)
-            .or_else(|| self.find_in(self.alternate(b1, sig), sig, key))
+        self.find_in(b1, sig, key).or_else(|| self.find_in(self.alternate(b1, sig), sig, key))
+    }
+
+    /// The first entry whose signature matches `hash`, without reading the
+    /// entry itself (which is prefetched instead): the burst pipeline confirms
+    /// it with `confirm` one stage later, once the entry is in cache.
+    #[inline]
+    pub fn candidate(&self, hash: u64) -> Option<Hit> {
+        let sig = (hash >> 32) as u32;
+        let b1 = self.primary(hash);
+        let found = self.sig_in(b1, sig).or_else(|| self.sig_in(self.alternate(b1, sig), sig));
+        if let Some((idx, _)) = found {
+            self.prefetch_flow(idx);
+        }
+        found.map(|(idx, dir)| Hit { idx, dir })
+    }
+
+    #[inline]
+    fn sig_in(&self, bucket: usize, sig: u32) -> Option<(u32, Dir)> {
+        let b = &self.buckets[bucket].0;
+        let mut found = None;
+        // No early exit: a fixed eight compares vectorise and never mispredict.
+        for &word in b.iter().rev() {
+            if word != EMPTY && (word >> 32) as u32 == sig {
+                found = Some(word);
+            }
+        }
+        found.map(slot_entry)
+    }
+
+    /// Whether `hit` (from `candidate`) really is `key`'s flow.
+    #[inline]
+    pub fn confirm(&self, hit: Hit, key: &FlowKey) -> bool {
+        let f = &self.flows[hit.idx as usize];
+        let t = match hit.dir {
+            Dir::Forward => f.orig,
+            Dir::Reverse => f.xlat.reversed(),
+        };
+        t == key.tuple && f.proto == key.proto
     }
 
     #[inline]
@@ -323,18 +357,20 @@ impl FlowTable {
         self.unplace(hr, slot_word((hr >> 32) as u32, idx, Dir::Reverse));
         self.free_entry(idx);
         self.len -= 1;
+        self.removals += 1;
+    }
+
+    /// How many flows have been removed so far (see `Hit` validity).
+    #[inline]
+    pub fn removals(&self) -> u64 {
+        self.removals
     }
 
     /// Ages flows whose time has come, visiting at most `budget` entries so a
     /// data core never stalls on a burst of expiries (the rest wait for the
     /// next call). `on_expire` sees each flow just before it is freed, to give
     /// back what it held. Returns how many flows expired.
-    pub fn expire(
-        &mut self,
-        now_ms: u64,
-        budget: usize,
-        mut on_expire: impl FnMut(&Flow),
-    ) -> usize {
+    pub fn expire(&mut self, now_ms: u64, budget: usize, mut on_expire: impl FnMut(&Flow)) -> usize {
         let mut visited = 0;
         let mut expired = 0;
         let now32 = now_ms as u32;
@@ -381,12 +417,7 @@ mod tests {
 
     fn flow(i: u32) -> Flow {
         let client = Ipv4Addr::from(0x0a00_0000 + i);
-        let orig = Tuple::new(
-            client,
-            1024 + (i % 60000) as u16,
-            Ipv4Addr::new(192, 0, 2, 10),
-            110,
-        );
+        let orig = Tuple::new(client, 1024 + (i % 60000) as u16, Ipv4Addr::new(192, 0, 2, 10), 110);
         let xlat = Tuple::new(client, orig.sport, Ipv4Addr::new(10, 9, 0, 1), 110);
         Flow::new(orig, xlat, 6)
     }
@@ -397,30 +428,18 @@ mod tests {
 
     #[test]
     fn both_directions_find_the_same_entry() {
-        let mut t = FlowTable::new(16, 1, 0);
+        let mut t = FlowTable::new(16, 1, 0).expect("table");
         let f = flow(1);
         let idx = t.insert(f, 0, 1000).expect("insert");
-        assert_eq!(
-            find(&t, f.forward_key()),
-            Some(Hit {
-                idx,
-                dir: Dir::Forward
-            })
-        );
-        assert_eq!(
-            find(&t, f.reverse_key()),
-            Some(Hit {
-                idx,
-                dir: Dir::Reverse
-            })
-        );
+        assert_eq!(find(&t, f.forward_key()), Some(Hit { idx, dir: Dir::Forward }));
+        assert_eq!(find(&t, f.reverse_key()), Some(Hit { idx, dir: Dir::Reverse }));
         assert_eq!(find(&t, flow(2).forward_key()), None);
     }
 
     #[test]
     fn full_table_refuses_and_keeps_every_flow() {
         let cap = 10_000;
-        let mut t = FlowTable::new(cap, 7, 0);
+        let mut t = FlowTable::new(cap, 7, 0).expect("table");
         for i in 0..cap {
             t.insert(flow(i), 0, 60_000).expect("below capacity");
         }
@@ -435,7 +454,7 @@ mod tests {
 
     #[test]
     fn reverse_key_collision_is_refused() {
-        let mut t = FlowTable::new(16, 1, 0);
+        let mut t = FlowTable::new(16, 1, 0).expect("table");
         let a = flow(1);
         t.insert(a, 0, 1000).expect("first");
         let mut b = a;
@@ -446,7 +465,7 @@ mod tests {
 
     #[test]
     fn flows_expire_on_time_and_not_before() {
-        let mut t = FlowTable::new(64, 3, 0);
+        let mut t = FlowTable::new(64, 3, 0).expect("table");
         t.insert(flow(1), 0, 1_000).expect("insert");
         t.insert(flow(2), 0, 5_000).expect("insert");
         assert_eq!(t.expire(900, 100, |_| {}), 0);
@@ -462,7 +481,7 @@ mod tests {
 
     #[test]
     fn touching_keeps_a_flow_alive() {
-        let mut t = FlowTable::new(8, 3, 0);
+        let mut t = FlowTable::new(8, 3, 0).expect("table");
         let idx = t.insert(flow(1), 0, 1_000).expect("insert");
         for now in (500..10_000).step_by(500) {
             t.touch(idx, now, 1_000);
@@ -473,7 +492,7 @@ mod tests {
 
     #[test]
     fn shortening_the_timeout_relinks() {
-        let mut t = FlowTable::new(8, 3, 0);
+        let mut t = FlowTable::new(8, 3, 0).expect("table");
         let idx = t.insert(flow(1), 0, 600_000).expect("insert");
         t.touch(idx, 1_000, 2_000);
         assert_eq!(t.expire(3_500, 100, |_| {}), 1);
@@ -481,7 +500,7 @@ mod tests {
 
     #[test]
     fn timeouts_longer_than_a_revolution_are_rearmed() {
-        let mut t = FlowTable::new(8, 3, 0);
+        let mut t = FlowTable::new(8, 3, 0).expect("table");
         t.insert(flow(1), 0, 600_000).expect("insert");
         let mut now = 0;
         while now < 599_000 {
@@ -493,7 +512,7 @@ mod tests {
 
     #[test]
     fn budget_bounds_the_work_per_call() {
-        let mut t = FlowTable::new(1000, 3, 0);
+        let mut t = FlowTable::new(1000, 3, 0).expect("table");
         for i in 0..1000 {
             t.insert(flow(i), 0, 1_000).expect("insert");
         }
@@ -505,7 +524,7 @@ mod tests {
 
     #[test]
     fn entries_are_recycled_after_expiry() {
-        let mut t = FlowTable::new(100, 3, 0);
+        let mut t = FlowTable::new(100, 3, 0).expect("table");
         for round in 0..5u64 {
             for i in 0..100 {
                 t.insert(flow(i), round * 10_000, 1_000).expect("insert");
@@ -517,7 +536,7 @@ mod tests {
 
     #[test]
     fn removing_is_immediate() {
-        let mut t = FlowTable::new(8, 3, 0);
+        let mut t = FlowTable::new(8, 3, 0).expect("table");
         let idx = t.insert(flow(1), 0, 60_000).expect("insert");
         t.insert(flow(2), 0, 60_000).expect("insert");
         t.remove(idx);
@@ -528,11 +547,7 @@ mod tests {
 
     #[test]
     fn eight_million_entries_fit_in_128_bytes_each() {
-        let t = FlowTable::new(8 << 20, 1, 0);
-        assert!(
-            t.bytes_per_flow() <= 128,
-            "{} bytes per flow",
-            t.bytes_per_flow()
-        );
+        let t = FlowTable::new(8 << 20, 1, 0).expect("table");
+        assert!(t.bytes_per_flow() <= 128, "{} bytes per flow", t.bytes_per_flow());
     }
 }

@@ -32,10 +32,7 @@ pub fn slot_of(due_ms: u64) -> u64 {
 
 impl Wheel {
     pub fn new(now_ms: u64) -> Wheel {
-        Wheel {
-            heads: vec![NIL; SLOTS].into_boxed_slice(),
-            cursor: slot_of(now_ms),
-        }
+        Wheel { heads: vec![NIL; SLOTS].into_boxed_slice(), cursor: slot_of(now_ms) }
     }
 
     /// The slot that will hold a flow due at `due_ms`, within this revolution.

@@ -10,8 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use crate::wire::ipv4::protocol;
 use crate::wire::tcp::flags;
 use crate::wire::{
-    icmp, ArpOp, ArpPacket, EtherType, EthernetFrame, Icmpv4Packet, Ipv4Packet, MacAddr, TcpPacket,
-    UdpPacket,
+    icmp, ArpOp, ArpPacket, EtherType, EthernetFrame, Icmpv4Packet, Ipv4Packet, MacAddr, TcpPacket, UdpPacket,
 };
 
 /// Ethernet + IPv4 header around `l4` (whose checksum the caller fills).
@@ -53,14 +52,7 @@ pub fn tcp(
     ack: u32,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut f = ipv4_frame(
-        src_mac,
-        dst_mac,
-        *src.ip(),
-        *dst.ip(),
-        protocol::TCP,
-        20 + payload.len(),
-    );
+    let mut f = ipv4_frame(src_mac, dst_mac, *src.ip(), *dst.ip(), protocol::TCP, 20 + payload.len());
     let mut t = TcpPacket::new_unchecked(&mut f[34..]);
     t.set_src_port(src.port());
     t.set_dst_port(dst.port());
@@ -81,14 +73,7 @@ pub fn udp(
     dst: SocketAddrV4,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut f = ipv4_frame(
-        src_mac,
-        dst_mac,
-        *src.ip(),
-        *dst.ip(),
-        protocol::UDP,
-        8 + payload.len(),
-    );
+    let mut f = ipv4_frame(src_mac, dst_mac, *src.ip(), *dst.ip(), protocol::UDP, 8 + payload.len());
     let mut u = UdpPacket::new_unchecked(&mut f[34..]);
     u.set_src_port(src.port());
     u.set_dst_port(dst.port());
@@ -98,13 +83,7 @@ pub fn udp(
     f
 }
 
-pub fn icmp_echo(
-    src_mac: MacAddr,
-    dst_mac: MacAddr,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    seq: u16,
-) -> Vec<u8> {
+pub fn icmp_echo(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, seq: u16) -> Vec<u8> {
     let mut f = ipv4_frame(src_mac, dst_mac, src, dst, protocol::ICMP, 8 + 16);
     let mut i = Icmpv4Packet::new_unchecked(&mut f[34..]);
     i.set_msg_type(icmp::msg_type::ECHO_REQUEST);
@@ -205,13 +184,9 @@ impl Summary {
 /// TCP flags the way tcpdump prints them.
 pub fn flag_names(f: u8) -> String {
     let mut s = String::new();
-    for (bit, c) in [
-        (flags::SYN, 'S'),
-        (flags::FIN, 'F'),
-        (flags::RST, 'R'),
-        (flags::PSH, 'P'),
-        (flags::ACK, '.'),
-    ] {
+    for (bit, c) in
+        [(flags::SYN, 'S'), (flags::FIN, 'F'), (flags::RST, 'R'), (flags::PSH, 'P'), (flags::ACK, '.')]
+    {
         if f & bit != 0 {
             s.push(c);
         }
@@ -232,20 +207,8 @@ impl fmt::Display for Summary {
                 self.ack,
                 self.payload.len()
             ),
-            protocol::UDP => write!(
-                f,
-                "UDP {} > {} len {}",
-                self.src,
-                self.dst,
-                self.payload.len()
-            ),
-            _ => write!(
-                f,
-                "ICMP {} > {} type {}",
-                self.src.ip(),
-                self.dst.ip(),
-                self.flags
-            ),
+            protocol::UDP => write!(f, "UDP {} > {} len {}", self.src, self.dst, self.payload.len()),
+            _ => write!(f, "ICMP {} > {} type {}", self.src.ip(), self.dst.ip(), self.flags),
         }
     }
 }

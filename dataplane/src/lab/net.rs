@@ -75,26 +75,17 @@ pub struct Lab {
 
 impl Lab {
     pub fn add_host(&mut self, name: &str, mac: MacAddr, ip: Ipv4Addr) {
-        self.hosts.push(Host {
-            name: name.into(),
-            mac,
-            ip,
-            inbox: VecDeque::new(),
-        });
+        self.hosts.push(Host { name: name.into(), mac, ip, inbox: VecDeque::new() });
     }
 
     /// Adds an appliance running one data core over `snapshot`.
     pub fn add_appliance(&mut self, name: &str, snapshot: Snapshot, config: CoreConfig) {
         let mac = snapshot.mac;
         let publisher = Publisher::new(snapshot);
-        let core = Core::with_port_share(config, &publisher.current(), self.now_ms);
+        let core = Core::with_port_share(config, &publisher.current(), self.now_ms)
+            .unwrap_or_else(|e| panic!("no memory for {name}'s flow table: {e}"));
         let worker = Worker::new(core, MemoryPort::new(4096), publisher.subscribe());
-        self.appliances.push(Appliance {
-            name: name.into(),
-            mac,
-            publisher,
-            worker,
-        });
+        self.appliances.push(Appliance { name: name.into(), mac, publisher, worker });
     }
 
     pub fn appliance(&mut self, name: &str) -> &mut Appliance {
@@ -144,11 +135,7 @@ impl Lab {
             return;
         }
         for to in targets {
-            self.trace.push(Hop {
-                from: from.into(),
-                to: to.clone(),
-                frame: frame.clone(),
-            });
+            self.trace.push(Hop { from: from.into(), to: to.clone(), frame: frame.clone() });
             if self.cut.contains(&to) {
                 continue;
             }
@@ -198,15 +185,8 @@ impl Lab {
     /// Takes the single frame that reached `host`, or panics saying what did.
     pub fn take_one(&mut self, host: &str) -> Summary {
         let got = self.take_inbox(host);
-        assert_eq!(
-            got.len(),
-            1,
-            "{host} expected one frame, got {}: {:?}",
-            got.len(),
-            summaries(&got)
-        );
-        Summary::parse(&got[0])
-            .unwrap_or_else(|| panic!("{host} got a frame that is not TCP/UDP/ICMP"))
+        assert_eq!(got.len(), 1, "{host} expected one frame, got {}: {:?}", got.len(), summaries(&got));
+        Summary::parse(&got[0]).unwrap_or_else(|| panic!("{host} got a frame that is not TCP/UDP/ICMP"))
     }
 }
 

@@ -11,8 +11,8 @@ use super::net::Lab;
 use crate::flow::Timeouts;
 use crate::pipeline::CoreConfig;
 use crate::snapshot::{
-    DownPolicy, Group, Health, Member, Method, Proto, RealServer, Refuse, RemoteSite, RemoteTarget,
-    Service, Snapshot,
+    DownPolicy, Group, Health, Member, Method, Proto, RealServer, Refuse, RemoteSite, RemoteTarget, Service,
+    Snapshot,
 };
 use crate::wire::MacAddr;
 
@@ -39,16 +39,8 @@ pub const SITE1: Site = Site {
     vip: Ipv4Addr::new(192, 0, 2, 10),
     pip: Ipv4Addr::new(192, 0, 2, 200),
     servers: [
-        (
-            "pop1a",
-            Ipv4Addr::new(10, 1, 0, 11),
-            MacAddr([0x02, 0, 0, 0, 0x01, 0x11]),
-        ),
-        (
-            "pop1b",
-            Ipv4Addr::new(10, 1, 0, 12),
-            MacAddr([0x02, 0, 0, 0, 0x01, 0x12]),
-        ),
+        ("pop1a", Ipv4Addr::new(10, 1, 0, 11), MacAddr([0x02, 0, 0, 0, 0x01, 0x11])),
+        ("pop1b", Ipv4Addr::new(10, 1, 0, 12), MacAddr([0x02, 0, 0, 0, 0x01, 0x12])),
     ],
 };
 
@@ -59,16 +51,8 @@ pub const SITE2: Site = Site {
     vip: Ipv4Addr::new(203, 0, 113, 10),
     pip: Ipv4Addr::new(203, 0, 113, 200),
     servers: [
-        (
-            "pop2a",
-            Ipv4Addr::new(10, 2, 0, 11),
-            MacAddr([0x02, 0, 0, 0, 0x02, 0x11]),
-        ),
-        (
-            "pop2b",
-            Ipv4Addr::new(10, 2, 0, 12),
-            MacAddr([0x02, 0, 0, 0, 0x02, 0x12]),
-        ),
+        ("pop2a", Ipv4Addr::new(10, 2, 0, 11), MacAddr([0x02, 0, 0, 0, 0x02, 0x11])),
+        ("pop2b", Ipv4Addr::new(10, 2, 0, 12), MacAddr([0x02, 0, 0, 0, 0x02, 0x12])),
     ],
 };
 
@@ -104,46 +88,24 @@ pub fn snapshot(site: &Site, other: &Site, method: Method) -> Snapshot {
             max_conns: 0,
         })
         .collect();
-    let members = vec![
-        Member {
-            server: 0,
-            weight: 1,
-        },
-        Member {
-            server: 1,
-            weight: 1,
-        },
-    ];
+    let members = vec![Member { server: 0, weight: 1 }, Member { server: 1, weight: 1 }];
     s.groups = vec![Group::new("servers", method, members)];
-    s.sites = vec![RemoteSite {
-        name: other.name.into(),
-        next_hop: other.mac,
-        reachable: true,
-        load_permille: 0,
-    }];
-    s.services = [
-        ("pop3", POP3, Proto::Tcp),
-        ("http", HTTP, Proto::Tcp),
-        ("dns", DNS, Proto::Udp),
-    ]
-    .into_iter()
-    .map(|(name, port, proto)| Service {
-        name: name.into(),
-        vip: site.vip,
-        port,
-        proto,
-        real_port: port,
-        group: 0,
-        remotes: vec![RemoteTarget {
-            site: 0,
-            vip: other.vip,
+    s.sites =
+        vec![RemoteSite { name: other.name.into(), next_hop: other.mac, reachable: true, load_permille: 0 }];
+    s.services = [("pop3", POP3, Proto::Tcp), ("http", HTTP, Proto::Tcp), ("dns", DNS, Proto::Udp)]
+        .into_iter()
+        .map(|(name, port, proto)| Service {
+            name: name.into(),
+            vip: site.vip,
             port,
-            healthy: true,
-        }],
-        refuse: Refuse::Reset,
-        on_server_down: DownPolicy::Keep,
-    })
-    .collect();
+            proto,
+            real_port: port,
+            group: 0,
+            remotes: vec![RemoteTarget { site: 0, vip: other.vip, port, healthy: true }],
+            refuse: Refuse::Reset,
+            on_server_down: DownPolicy::Keep,
+        })
+        .collect();
     s
 }
 
@@ -152,9 +114,7 @@ pub fn lab(method: Method, config: CoreConfig) -> Lab {
     let mut lab = Lab::default();
     lab.add_host("client", CLIENT_MAC, CLIENT);
     for (site, other) in [(&SITE1, &SITE2), (&SITE2, &SITE1)] {
-        let snap = snapshot(site, other, method)
-            .build()
-            .unwrap_or_else(|e| panic!("seed snapshot: {e}"));
+        let snap = snapshot(site, other, method).build().unwrap_or_else(|e| panic!("seed snapshot: {e}"));
         lab.add_appliance(site.name, snap, config);
         for &(name, addr, mac) in &site.servers {
             lab.add_host(name, mac, addr);
@@ -165,15 +125,12 @@ pub fn lab(method: Method, config: CoreConfig) -> Lab {
 
 /// Marks every real server of `site` up or down.
 pub fn set_servers(lab: &mut Lab, site: &Site, health: Health) {
-    lab.appliance(site.name)
-        .update(|s| s.real_servers.iter_mut().for_each(|r| r.health = health));
+    lab.appliance(site.name).update(|s| s.real_servers.iter_mut().for_each(|r| r.health = health));
 }
 
 /// Marks every real server of a snapshot up or down (for tests driving one core).
 pub fn set_servers_in(snap: &mut Snapshot, health: Health) {
     let mut next = snap.clone();
     next.real_servers.iter_mut().for_each(|r| r.health = health);
-    *snap = next
-        .build()
-        .unwrap_or_else(|e| panic!("seed snapshot: {e}"));
+    *snap = next.build().unwrap_or_else(|e| panic!("seed snapshot: {e}"));
 }

@@ -7,13 +7,7 @@ use crate::counters::{DropReason, Event};
 use crate::snapshot::{AddrKind, Snapshot};
 use crate::wire::{ArpError, ArpOp, ArpPacket};
 
-pub(super) fn handle(
-    core: &mut Core,
-    snap: &Snapshot,
-    frame: &mut [u8],
-    len: usize,
-    l3: usize,
-) -> Action {
+pub(super) fn handle(core: &mut Core, snap: &Snapshot, frame: &mut [u8], len: usize, l3: usize) -> Action {
     let arp = match ArpPacket::new_checked(&frame[l3..len]) {
         Ok(a) => a,
         Err(ArpError::Truncated) => return Action::Drop(DropReason::ArpTruncated),

@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::counters::{CoreCounters, DropReason, Event};
-use crate::flow::{Dir, Flow, FlowKey, FlowTable, Path, State, Tuple};
+use crate::flow::{Dir, Flow, FlowKey, FlowTable, Hit, Path, State, Tuple};
 use crate::pip::PipPools;
 use crate::select::Selector;
 use crate::snapshot::{AddrKind, DownPolicy, Health, Snapshot};
@@ -48,13 +48,7 @@ pub struct CoreConfig {
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        CoreConfig {
-            id: 0,
-            cores: 1,
-            flow_capacity: 1 << 20,
-            seed: 0x5eed,
-            expire_budget: 256,
-        }
+        CoreConfig { id: 0, cores: 1, flow_capacity: 1 << 20, seed: 0x5eed, expire_budget: 256 }
     }
 }
 
@@ -66,38 +60,56 @@ pub struct Core {
     pub counters: Arc<CoreCounters>,
 }
 
-/// Outcome of parsing a TCP or UDP packet's headers.
-struct L4 {
-    at: Offsets,
+/// A TCP or UDP packet's headers, parsed. Kept small: a burst of these is
+/// written in one pass and read in two more.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct L4 {
     key: FlowKey,
+    l3: u16,
+    l4: u16,
     tcp_flags: u8,
 }
 
+impl L4 {
+    #[inline]
+    fn at(&self) -> Offsets {
+        Offsets { l3: usize::from(self.l3), l4: usize::from(self.l4) }
+    }
+}
+
+/// A TCP or UDP packet between the stages of the burst pipeline.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Prepared {
+    l4: L4,
+    hash: u64,
+    ttl: u8,
+    hit: Option<Hit>,
+}
+
 impl Core {
-    /// A core whose PIP ports are those `owns_port(pip, port)` gives it.
+    /// A core whose PIP ports are those `owns_port(pip, port)` gives it. Fails
+    /// only if the flow table's memory cannot be mapped.
     pub fn new(
         config: CoreConfig,
         snap: &Snapshot,
         now_ms: u64,
         owns_port: impl FnMut(Ipv4Addr, u16) -> bool,
-    ) -> Core {
+    ) -> std::io::Result<Core> {
         let mut select = Selector::new(config.cores);
         select.resize(snap);
-        Core {
+        Ok(Core {
             config,
-            flows: FlowTable::new(config.flow_capacity, config.seed, now_ms),
+            flows: FlowTable::new(config.flow_capacity, config.seed, now_ms)?,
             pips: PipPools::new(&snap.pips, owns_port),
             select,
             counters: Arc::new(CoreCounters::default()),
-        }
+        })
     }
 
     /// A core of `config.cores` that owns the PIP ports congruent to its id.
-    pub fn with_port_share(config: CoreConfig, snap: &Snapshot, now_ms: u64) -> Core {
+    pub fn with_port_share(config: CoreConfig, snap: &Snapshot, now_ms: u64) -> std::io::Result<Core> {
         let (id, n) = (config.id, config.cores.max(1));
-        Core::new(config, snap, now_ms, move |_, port| {
-            u32::from(port) % n == id
-        })
+        Core::new(config, snap, now_ms, move |_, port| u32::from(port) % n == id)
     }
 
     /// Called when a new snapshot has been picked up.
@@ -108,111 +120,145 @@ impl Core {
 
     /// Ages flows due by `now_ms`, giving back their ports and connection slots.
     pub fn expire(&mut self, now_ms: u64) -> usize {
-        let Core {
-            flows,
-            pips,
-            select,
-            counters,
-            config,
-        } = self;
-        flows.expire(now_ms, config.expire_budget, |f| {
-            release(pips, select, counters, f, true)
-        })
+        let Core { flows, pips, select, counters, config } = self;
+        flows.expire(now_ms, config.expire_budget, |f| release(pips, select, counters, f, true))
     }
 
     /// Decides the fate of one frame. `frame` is the buffer's whole room, the
-    /// frame its first `len` bytes; replies may grow into the room.
+    /// frame its first `len` bytes; replies may grow into the room. Counts
+    /// drops and exceptions (the worker counts what it receives and sends).
     #[inline]
-    pub fn process(
+    pub fn process(&mut self, snap: &Snapshot, frame: &mut [u8], len: usize, now_ms: u64) -> Action {
+        let mut p = Prepared::default();
+        let action = match self.parse(snap, frame, len, &mut p) {
+            Some(a) => a,
+            None => {
+                self.resolve(&mut p);
+                let mark = self.flows.removals();
+                self.finish(snap, frame, len, &p, mark, now_ms)
+            }
+        };
+        self.count(action);
+        action
+    }
+
+    #[inline]
+    pub fn count(&self, action: Action) {
+        match action {
+            Action::Tx(_) => {}
+            Action::Kernel => self.counters.inc(Event::ExceptionPackets),
+            Action::Drop(r) => self.counters.count_drop(r),
+        }
+    }
+
+    /// First stage: validates the frame up to its transport header. Frames
+    /// that need no flow lookup (ARP, ICMP, malformed, the kernel's) are
+    /// finished here and their action returned; for a TCP or UDP packet `out`
+    /// gets its key and hash, `None` is returned, and its index bucket is
+    /// already being fetched.
+    #[inline]
+    pub fn parse(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
         len: usize,
-        now_ms: u64,
-    ) -> Action {
-        self.counters.inc(Event::RxPackets);
-        self.counters.add(Event::RxBytes, len as u64);
-        let action = self.classify(snap, frame, len.min(frame.len()), now_ms);
-        match action {
-            Action::Tx(n) => {
-                self.counters.inc(Event::TxPackets);
-                self.counters.add(Event::TxBytes, n as u64);
-            }
-            Action::Kernel => self.counters.inc(Event::ExceptionPackets),
-            Action::Drop(r) => self.counters.count_drop(r),
-        }
-        action
-    }
-
-    fn classify(&mut self, snap: &Snapshot, frame: &mut [u8], len: usize, now_ms: u64) -> Action {
+        out: &mut Prepared,
+    ) -> Option<Action> {
+        let len = len.min(frame.len());
         let eth = match EthernetFrame::new_checked(&frame[..len]) {
             Ok(e) => e,
-            Err(e) => return Action::Drop(e.into()),
+            Err(e) => return Some(Action::Drop(e.into())),
         };
         let dst = eth.dst_addr();
         if dst != snap.mac && !dst.is_broadcast() {
-            return Action::Drop(DropReason::NotOurMac);
+            return Some(Action::Drop(DropReason::NotOurMac));
         }
         let l3 = eth.header_len();
         match eth.ethertype() {
-            EtherType::IPV4 => self.ipv4(snap, frame, len, l3, now_ms),
-            EtherType::ARP => arp::handle(self, snap, frame, len, l3),
-            _ => Action::Drop(DropReason::UnsupportedEthertype),
+            EtherType::IPV4 => self.parse_ipv4(snap, frame, len, l3, out),
+            EtherType::ARP => Some(arp::handle(self, snap, frame, len, l3)),
+            _ => Some(Action::Drop(DropReason::UnsupportedEthertype)),
         }
     }
 
-    fn ipv4(
+    fn parse_ipv4(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
         len: usize,
         l3: usize,
-        now_ms: u64,
-    ) -> Action {
+        out: &mut Prepared,
+    ) -> Option<Action> {
         let ip = match Ipv4Packet::new_checked(&frame[l3..len]) {
             Ok(ip) => ip,
-            Err(e) => return Action::Drop(e.into()),
+            Err(e) => return Some(Action::Drop(e.into())),
         };
         if !ip.verify_checksum() {
-            return Action::Drop(DropReason::Ipv4BadChecksum);
+            return Some(Action::Drop(DropReason::Ipv4BadChecksum));
         }
         if ip.is_fragment() {
-            return Action::Drop(DropReason::Ipv4Fragment);
+            return Some(Action::Drop(DropReason::Ipv4Fragment));
         }
         let proto = ip.protocol();
         let (src, dst, ttl) = (ip.src_u32(), ip.dst_u32(), ip.ttl());
-        let at = Offsets {
-            l3,
-            l4: l3 + ip.header_len(),
-        };
+        let at = Offsets { l3, l4: l3 + ip.header_len() };
         let end = l3 + usize::from(ip.total_len());
-        let l4 = match proto {
-            protocol::TCP | protocol::UDP => {
-                match parse_l4(&frame[at.l4..end], proto, src, dst, at) {
-                    Ok(l4) => l4,
-                    Err(r) => return Action::Drop(r),
+        match proto {
+            protocol::TCP | protocol::UDP => match parse_l4(&frame[at.l4..end], proto, src, dst, at) {
+                Ok(l4) => {
+                    let hash = self.flows.hash(&l4.key);
+                    self.flows.prefetch_bucket(hash);
+                    *out = Prepared { l4, hash, ttl, hit: None };
+                    None
                 }
-            }
-            protocol::ICMP => return icmp::handle(self, snap, frame, len, at, dst),
-            _ => {
-                return match snap.addr_kind(dst) {
-                    Some(AddrKind::Own) => Action::Kernel,
-                    _ => Action::Drop(DropReason::UnsupportedProtocol),
-                }
-            }
+                Err(r) => Some(Action::Drop(r)),
+            },
+            protocol::ICMP => Some(icmp::handle(self, snap, frame, len, at, dst)),
+            _ => Some(match snap.addr_kind(dst) {
+                Some(AddrKind::Own) => Action::Kernel,
+                _ => Action::Drop(DropReason::UnsupportedProtocol),
+            }),
+        }
+    }
+
+    /// Second stage: finds the packet's likely flow by signature alone (its
+    /// bucket should be in cache by now) and starts fetching the flow entry.
+    #[inline]
+    pub fn resolve(&self, p: &mut Prepared) {
+        p.hit = self.flows.candidate(p.hash);
+    }
+
+    /// Third stage: translates the packet along its flow, or decides about a
+    /// new connection. `mark` is `flows.removals()` as it was when `resolve` ran.
+    #[inline]
+    pub fn finish(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        len: usize,
+        p: &Prepared,
+        mark: u64,
+        now_ms: u64,
+    ) -> Action {
+        let len = len.min(frame.len());
+        // The candidate is confirmed against the full key; without one (or if
+        // an earlier packet of the burst created or removed a flow: a
+        // retransmitted SYN, a second datagram) the lookup is done in full.
+        let hit = match p.hit {
+            Some(h) if mark == self.flows.removals() && self.flows.confirm(h, &p.l4.key) => Some(h),
+            _ => self.flows.lookup(&p.l4.key, p.hash),
         };
-        let hash = self.flows.hash(&l4.key);
-        if let Some(hit) = self.flows.lookup(&l4.key, hash) {
-            if ttl <= 1 {
+        let l4 = &p.l4;
+        if let Some(hit) = hit {
+            if p.ttl <= 1 {
                 return Action::Drop(DropReason::TtlExpired);
             }
-            return self.established(snap, frame, len, &l4, hit.idx, hit.dir, now_ms);
+            return self.established(snap, frame, len, l4, hit.idx, hit.dir, now_ms);
         }
+        let dst = l4.key.tuple.dst;
         match snap.addr_kind(dst) {
-            Some(AddrKind::Vip) => match snap.service_for(dst, l4.key.tuple.dport, proto) {
-                Some(svc) if ttl > 1 => {
-                    new_flow::handle(self, snap, frame, len, &l4, hash, svc, now_ms)
-                }
+            Some(AddrKind::Vip) => match snap.service_for(dst, l4.key.tuple.dport, l4.key.proto) {
+                Some(svc) if p.ttl > 1 => new_flow::handle(self, snap, frame, len, l4, p.hash, svc, now_ms),
                 Some(_) => Action::Drop(DropReason::TtlExpired),
                 None => Action::Drop(DropReason::VipNoService),
             },
@@ -237,10 +283,8 @@ impl Core {
         let f = *self.flows.get(idx);
         if f.path() == Path::Local {
             // Checked both ways: a flow under the "drop now" policy dies whole.
-            let down = snap
-                .real_servers
-                .get(usize::from(f.target))
-                .is_none_or(|rs| rs.health == Health::Down);
+            let down =
+                snap.real_servers.get(usize::from(f.target)).is_none_or(|rs| rs.health == Health::Down);
             if down && down_policy(snap, &f) == DownPolicy::Drop {
                 self.remove(idx);
                 return Action::Drop(DropReason::RealServerDown);
@@ -248,10 +292,9 @@ impl Core {
         }
         let next_hop = match (f.path(), dir) {
             (_, Dir::Reverse) => MacAddr(f.client_mac),
-            (Path::Local, Dir::Forward) => snap
-                .real_servers
-                .get(usize::from(f.target))
-                .map_or(MacAddr::ZERO, |rs| rs.mac),
+            (Path::Local, Dir::Forward) => {
+                snap.real_servers.get(usize::from(f.target)).map_or(MacAddr::ZERO, |rs| rs.mac)
+            }
             (Path::Proxy, Dir::Forward) => remote_next_hop(snap, &f),
         };
         if next_hop == MacAddr::ZERO {
@@ -266,7 +309,7 @@ impl Core {
             self.flows.get_mut(idx).state = state as u8;
         }
         self.flows.touch(idx, now_ms, state.timeout(&snap.timeouts));
-        nat::rewrite(frame, l4.at, &f, dir);
+        nat::rewrite(frame, l4.at(), &f, dir);
         set_macs(frame, next_hop, snap.mac);
         Action::Tx(len)
     }
@@ -280,9 +323,7 @@ impl Core {
 }
 
 fn down_policy(snap: &Snapshot, f: &Flow) -> DownPolicy {
-    snap.services
-        .get(usize::from(f.service))
-        .map_or(DownPolicy::Drop, |s| s.on_server_down)
+    snap.services.get(usize::from(f.service)).map_or(DownPolicy::Drop, |s| s.on_server_down)
 }
 
 fn remote_next_hop(snap: &Snapshot, f: &Flow) -> MacAddr {
@@ -294,13 +335,7 @@ fn remote_next_hop(snap: &Snapshot, f: &Flow) -> MacAddr {
 }
 
 /// Gives back a flow's PIP port or connection slot.
-fn release(
-    pips: &mut PipPools,
-    select: &mut Selector,
-    counters: &CoreCounters,
-    f: &Flow,
-    aged: bool,
-) {
+fn release(pips: &mut PipPools, select: &mut Selector, counters: &CoreCounters, f: &Flow, aged: bool) {
     match f.path() {
         Path::Local => {
             select.closed(f.target);
@@ -331,19 +366,9 @@ fn parse_l4(seg: &[u8], proto: u8, src: u32, dst: u32, at: Offsets) -> Result<L4
         let udp = crate::wire::UdpPacket::new_checked(seg).map_err(DropReason::from)?;
         (udp.src_port(), udp.dst_port(), 0)
     };
-    Ok(L4 {
-        at,
-        key: FlowKey::new(
-            Tuple {
-                src,
-                dst,
-                sport,
-                dport,
-            },
-            proto,
-        ),
-        tcp_flags,
-    })
+    let key = FlowKey::new(Tuple { src, dst, sport, dport }, proto);
+    // Offsets fit in u16: a frame is at most a buffer's room.
+    Ok(L4 { key, l3: at.l3 as u16, l4: at.l4 as u16, tcp_flags })
 }
 
 impl From<crate::wire::EthError> for DropReason {

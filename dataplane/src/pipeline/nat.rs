@@ -15,12 +15,8 @@ const TTL_DECREMENT: Delta = Delta::new().replace16(0x0100, 0);
 
 /// Checksum deltas for a packet that arrives as `from` and leaves as `to`.
 pub fn deltas(from: Tuple, to: Tuple) -> (Delta, Delta) {
-    let addrs = Delta::new()
-        .replace32(from.src, to.src)
-        .replace32(from.dst, to.dst);
-    let ports = Delta::new()
-        .replace16(from.sport, to.sport)
-        .replace16(from.dport, to.dport);
+    let addrs = Delta::new().replace32(from.src, to.src).replace32(from.dst, to.dst);
+    let ports = Delta::new().replace16(from.sport, to.sport).replace16(from.dport, to.dport);
     (addrs.add(TTL_DECREMENT), addrs.add(ports))
 }
 

@@ -51,23 +51,13 @@ pub(super) fn handle(
             core.counters.inc(Event::BackupUsed);
         }
         Plan {
-            xlat: Tuple {
-                src: t.src,
-                dst: rs.addr.into(),
-                sport: t.sport,
-                dport: svc.real_port,
-            },
+            xlat: Tuple { src: t.src, dst: rs.addr.into(), sport: t.sport, dport: svc.real_port },
             path: Path::Local,
             target: pick.server,
             pip: 0,
             next_hop: rs.mac,
         }
-    } else if let Some((i, remote)) = svc
-        .remotes
-        .iter()
-        .enumerate()
-        .find(|(_, r)| snap.remote_available(r))
-    {
+    } else if let Some((i, remote)) = svc.remotes.iter().enumerate().find(|(_, r)| snap.remote_available(r)) {
         let Some((pip, port)) = core.pips.alloc() else {
             return Action::Drop(DropReason::PipExhausted);
         };
@@ -109,10 +99,7 @@ pub(super) fn handle(
         give_back(core);
         return Action::Drop(DropReason::NoNextHop);
     }
-    let idx = match core
-        .flows
-        .insert(flow, now_ms, state.timeout(&snap.timeouts))
-    {
+    let idx = match core.flows.insert(flow, now_ms, state.timeout(&snap.timeouts)) {
         Ok(idx) => idx,
         Err(e) => {
             give_back(core);
@@ -131,7 +118,7 @@ pub(super) fn handle(
         Path::Proxy => core.counters.inc(Event::FlowsCreatedProxy),
     }
     let flow = *core.flows.get(idx);
-    nat::rewrite(frame, l4.at, &flow, crate::flow::Dir::Forward);
+    nat::rewrite(frame, l4.at(), &flow, crate::flow::Dir::Forward);
     set_macs(frame, plan.next_hop, snap.mac);
     Action::Tx(len)
 }

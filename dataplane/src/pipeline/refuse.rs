@@ -58,25 +58,19 @@ fn ip_header(frame: &mut [u8], l3: usize, total: u16, proto: u8, src: u32, dst: 
 fn reset(frame: &mut [u8], l4: &L4) -> Option<usize> {
     let t = l4.key.tuple;
     let (seq, ack, seg_flags, payload) = {
-        let ip = Ipv4Packet::new_unchecked(&frame[l4.at.l3..]);
-        let end = l4.at.l3 + usize::from(ip.total_len());
-        let tcp = TcpPacket::new_unchecked(&frame[l4.at.l4..end]);
-        (
-            tcp.seq_number(),
-            tcp.ack_number(),
-            tcp.flags(),
-            tcp.payload().len(),
-        )
+        let ip = Ipv4Packet::new_unchecked(&frame[l4.at().l3..]);
+        let end = l4.at().l3 + usize::from(ip.total_len());
+        let tcp = TcpPacket::new_unchecked(&frame[l4.at().l4..end]);
+        (tcp.seq_number(), tcp.ack_number(), tcp.flags(), tcp.payload().len())
     };
-    let end = l4.at.l3 + 40;
+    let end = l4.at().l3 + 40;
     if frame.len() < end {
         return None;
     }
     // A SYN and a FIN each take one sequence number.
-    let consumed = payload as u32
-        + u32::from(seg_flags & flags::SYN != 0)
-        + u32::from(seg_flags & flags::FIN != 0);
-    let tcp_at = l4.at.l3 + 20;
+    let consumed =
+        payload as u32 + u32::from(seg_flags & flags::SYN != 0) + u32::from(seg_flags & flags::FIN != 0);
+    let tcp_at = l4.at().l3 + 20;
     {
         let mut tcp = TcpPacket::new_unchecked(&mut frame[tcp_at..end]);
         tcp.set_src_port(t.dport);
@@ -90,19 +84,21 @@ fn reset(frame: &mut [u8], l4: &L4) -> Option<usize> {
             tcp.set_ack_number(seq.wrapping_add(consumed));
             tcp.set_flags(flags::RST | flags::ACK);
         }
-        tcp.set_header_len(20);
         tcp.set_window_len(0);
         tcp.set_urgent_at(0);
-        tcp.fill_checksum(t.dst_addr(), t.src_addr());
     }
-    ip_header(frame, l4.at.l3, 40, protocol::TCP, t.dst, t.src);
+    // Data offset 5 and the reserved bits zero: the byte may hold leftovers
+    // of the client's options or flags.
+    frame[tcp_at + 12] = 0x50;
+    TcpPacket::new_unchecked(&mut frame[tcp_at..end]).fill_checksum(t.dst_addr(), t.src_addr());
+    ip_header(frame, l4.at().l3, 40, protocol::TCP, t.dst, t.src);
     Some(end)
 }
 
 fn unreachable(frame: &mut [u8], len: usize, l4: &L4) -> Option<usize> {
     let t = l4.key.tuple;
-    let l3 = l4.at.l3;
-    let quoted = (l4.at.l4 - l3 + QUOTED_L4).min(len - l3);
+    let l3 = l4.at().l3;
+    let quoted = (l4.at().l4 - l3 + QUOTED_L4).min(len - l3);
     let icmp_at = l3 + 20;
     let end = icmp_at + 8 + quoted;
     if frame.len() < end {

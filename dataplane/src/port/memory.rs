@@ -18,10 +18,7 @@ pub struct MemBuf {
 
 impl MemBuf {
     fn new() -> MemBuf {
-        MemBuf {
-            bytes: Box::new([0; BUF_ROOM]),
-            len: 0,
-        }
+        MemBuf { bytes: Box::new([0; BUF_ROOM]), len: 0 }
     }
 
     pub fn fill(&mut self, frame: &[u8]) {
@@ -86,9 +83,7 @@ impl MemoryPort {
 
     /// Queues a frame as if the kernel had sent it through the data port.
     pub fn inject_from_kernel(&mut self, frame: &[u8]) -> bool {
-        self.buf(frame)
-            .map(|b| self.kernel_tx.push_back(b))
-            .is_some()
+        self.buf(frame).map(|b| self.kernel_tx.push_back(b)).is_some()
     }
 
     fn drain(pool: &mut Vec<MemBuf>, q: &mut VecDeque<MemBuf>) -> Vec<Vec<u8>> {

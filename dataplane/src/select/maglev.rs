@@ -65,29 +65,20 @@ pub fn build_into(members: &[MaglevMember], table: &mut [u16; TABLE_SIZE]) {
     // order the control plane happened to list it in.
     order.sort_unstable_by_key(|&i| (members[usize::from(i)].key, i));
 
-    let Some(max_weight) = order
-        .iter()
-        .map(|&i| u64::from(members[usize::from(i)].weight))
-        .max()
-    else {
+    let Some(max_weight) = order.iter().map(|&i| u64::from(members[usize::from(i)].weight)).max() else {
         return;
     };
 
-    let mut walkers: Vec<Walker> = order
-        .iter()
-        .map(|&index| Walker::new(index, &members[usize::from(index)], max_weight))
-        .collect();
+    let mut walkers: Vec<Walker> =
+        order.iter().map(|&index| Walker::new(index, &members[usize::from(index)], max_weight)).collect();
 
     // Katran's credit loop gives member i its k-th slot in round
     // ceil(k * max_weight / w_i), members of one round taking turns in key
     // order. Popping (round, rank) from a heap yields exactly that sequence but
     // costs O(log n) per slot instead of O(n) per round, which matters when one
     // heavy member makes the light ones idle for many rounds.
-    let mut heap: BinaryHeap<Reverse<(u64, u32)>> = walkers
-        .iter()
-        .zip(0u32..)
-        .map(|(w, rank)| Reverse((w.next_round, rank)))
-        .collect();
+    let mut heap: BinaryHeap<Reverse<(u64, u32)>> =
+        walkers.iter().zip(0u32..).map(|(w, rank)| Reverse((w.next_round, rank))).collect();
 
     let mut filled = 0;
     while filled < TABLE_SIZE {
@@ -198,10 +189,7 @@ mod tests {
     }
 
     fn keys_of(table: &[u16], members: &[MaglevMember]) -> Vec<Option<u64>> {
-        table
-            .iter()
-            .map(|&s| (s != NONE).then(|| members[s as usize].key))
-            .collect()
+        table.iter().map(|&s| (s != NONE).then(|| members[s as usize].key)).collect()
     }
 
     #[test]
@@ -245,21 +233,10 @@ mod tests {
         after_members.remove(3);
         let after = keys_of(&build(&after_members), &after_members);
 
-        let moved = before
-            .iter()
-            .zip(&after)
-            .filter(|(b, a)| **b != Some(removed) && b != a)
-            .count();
+        let moved = before.iter().zip(&after).filter(|(b, a)| **b != Some(removed) && b != a).count();
         let fraction = moved as f64 / TABLE_SIZE as f64;
-        println!(
-            "removal: {:.3}% of slots moved among survivors",
-            fraction * 100.0
-        );
-        assert!(
-            fraction < 0.02,
-            "{moved} slots ({:.3}%) moved among survivors",
-            fraction * 100.0
-        );
+        println!("removal: {:.3}% of slots moved among survivors", fraction * 100.0);
+        assert!(fraction < 0.02, "{moved} slots ({:.3}%) moved among survivors", fraction * 100.0);
     }
 
     #[test]
@@ -272,11 +249,7 @@ mod tests {
         let changed = before.iter().zip(&after).filter(|(b, a)| b != a).count();
         let fraction = changed as f64 / TABLE_SIZE as f64;
         println!("addition: {:.3}% of slots changed owner", fraction * 100.0);
-        assert!(
-            fraction <= 1.0 / 11.0 + 0.03,
-            "{changed} slots ({:.3}%) changed owner",
-            fraction * 100.0
-        );
+        assert!(fraction <= 1.0 / 11.0 + 0.03, "{changed} slots ({:.3}%) changed owner", fraction * 100.0);
     }
 
     #[test]
@@ -314,10 +287,7 @@ mod tests {
         let mut shuffled = ms.clone();
         shuffled.reverse();
         shuffled.swap(1, 4);
-        assert_eq!(
-            keys_of(&build(&ms), &ms),
-            keys_of(&build(&shuffled), &shuffled)
-        );
+        assert_eq!(keys_of(&build(&ms), &ms), keys_of(&build(&shuffled), &shuffled));
     }
 
     #[test]

@@ -29,11 +29,7 @@ pub struct Selector {
 
 impl Selector {
     pub fn new(cores: u32) -> Selector {
-        Selector {
-            cursors: Vec::new(),
-            conns: Vec::new(),
-            cores: cores.max(1),
-        }
+        Selector { cursors: Vec::new(), conns: Vec::new(), cores: cores.max(1) }
     }
 
     /// Sizes the per-group and per-server arrays for a new snapshot (control
@@ -81,10 +77,7 @@ impl Selector {
     pub fn pick(&mut self, snap: &Snapshot, group: u16, client: u32, hash: u64) -> Option<Pick> {
         let g = snap.groups.get(usize::from(group))?;
         if let Some(server) = self.pick_member(snap, group, g, client, hash) {
-            return Some(Pick {
-                server,
-                backup: false,
-            });
+            return Some(Pick { server, backup: false });
         }
         let server = match g.backup {
             Backup::None => None,
@@ -94,27 +87,15 @@ impl Selector {
                 self.pick_member(snap, b, bg, client, hash)
             }
         }?;
-        Some(Pick {
-            server,
-            backup: true,
-        })
+        Some(Pick { server, backup: true })
     }
 
-    fn pick_member(
-        &mut self,
-        snap: &Snapshot,
-        gi: u16,
-        g: &Group,
-        client: u32,
-        hash: u64,
-    ) -> Option<u16> {
+    fn pick_member(&mut self, snap: &Snapshot, gi: u16, g: &Group, client: u32, hash: u64) -> Option<u16> {
         let n = g.members.len();
         if n == 0 {
             return None;
         }
-        let ok = |s: &Selector, m: usize| {
-            s.available(snap, g.members[m].server) && g.members[m].weight > 0
-        };
+        let ok = |s: &Selector, m: usize| s.available(snap, g.members[m].server) && g.members[m].weight > 0;
         let member = match g.method {
             Method::RoundRobin => {
                 let cursor = &mut self.cursors[usize::from(gi)];
@@ -128,9 +109,8 @@ impl Selector {
             Method::WeightedRoundRobin => {
                 let len = g.wrr.len();
                 let start = self.cursors[usize::from(gi)] as usize;
-                let found = (0..len)
-                    .map(|i| (start + i) % len.max(1))
-                    .find(|&p| ok(self, usize::from(g.wrr[p])));
+                let found =
+                    (0..len).map(|i| (start + i) % len.max(1)).find(|&p| ok(self, usize::from(g.wrr[p])));
                 found.map(|p| {
                     self.cursors[usize::from(gi)] = ((p + 1) % len) as u32;
                     usize::from(g.wrr[p])
@@ -138,10 +118,8 @@ impl Selector {
             }
             Method::LeastConnections => (0..n).filter(|&m| ok(self, m)).min_by(|&a, &b| {
                 // conns/weight compared without division.
-                let ca =
-                    u64::from(self.conns(g.members[a].server)) * u64::from(g.members[b].weight);
-                let cb =
-                    u64::from(self.conns(g.members[b].server)) * u64::from(g.members[a].weight);
+                let ca = u64::from(self.conns(g.members[a].server)) * u64::from(g.members[b].weight);
+                let cb = u64::from(self.conns(g.members[b].server)) * u64::from(g.members[a].weight);
                 ca.cmp(&cb)
             }),
             Method::SourceHash => {
@@ -149,14 +127,9 @@ impl Selector {
                 (0..n).map(|i| (start + i) % n).find(|&m| ok(self, m))
             }
             Method::Maglev => {
-                let slot = g
-                    .maglev
-                    .get((hash % maglev::TABLE_SIZE as u64) as usize)
-                    .copied();
+                let slot = g.maglev.get((hash % maglev::TABLE_SIZE as u64) as usize).copied();
                 match slot {
-                    Some(m) if m != maglev::NONE && ok(self, usize::from(m)) => {
-                        Some(usize::from(m))
-                    }
+                    Some(m) if m != maglev::NONE && ok(self, usize::from(m)) => Some(usize::from(m)),
                     // Its owner is at its connection limit (or the table is empty):
                     // spill deterministically to the next member that can take it.
                     _ => {

@@ -40,11 +40,7 @@ pub fn schedule(weights: &[u32]) -> Vec<u16> {
     for (w, i) in by_weight {
         match classes.last_mut() {
             Some(class) if class.weight == i64::from(w) => class.members.push(i),
-            _ => classes.push(Class {
-                weight: i64::from(w),
-                members: vec![i],
-                picks: 0,
-            }),
+            _ => classes.push(Class { weight: i64::from(w), members: vec![i], picks: 0 }),
         }
     }
 
@@ -124,9 +120,7 @@ fn reduced_weights(weights: &[u32]) -> Vec<u32> {
             })
             .collect()
     };
-    let fits = |target: u64| {
-        scale(target).iter().map(|&w| u64::from(w)).sum::<u64>() <= MAX_SCHEDULE as u64
-    };
+    let fits = |target: u64| scale(target).iter().map(|&w| u64::from(w)).sum::<u64>() <= MAX_SCHEDULE as u64;
     let (mut lo, mut hi) = (0u64, MAX_SCHEDULE as u64);
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);

@@ -12,49 +12,25 @@ use crate::wire::MacAddr;
 /// A snapshot that refers to something it does not have, or says one thing twice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SnapshotError {
-    UnknownServer {
-        group: String,
-        server: u16,
-    },
-    UnknownGroup {
-        user: String,
-        group: u16,
-    },
-    UnknownSite {
-        service: String,
-        site: u16,
-    },
-    DuplicateService {
-        vip: Ipv4Addr,
-        port: u16,
-        proto: &'static str,
-    },
-    AddressReused {
-        addr: Ipv4Addr,
-    },
-    TooMany {
-        what: &'static str,
-        max: usize,
-    },
+    UnknownServer { group: String, server: u16 },
+    UnknownGroup { user: String, group: u16 },
+    UnknownSite { service: String, site: u16 },
+    DuplicateService { vip: Ipv4Addr, port: u16, proto: &'static str },
+    AddressReused { addr: Ipv4Addr },
+    TooMany { what: &'static str, max: usize },
 }
 
 impl fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SnapshotError::UnknownServer { group, server } => {
-                write!(
-                    f,
-                    "group {group} names real server #{server}, which does not exist"
-                )
+                write!(f, "group {group} names real server #{server}, which does not exist")
             }
             SnapshotError::UnknownGroup { user, group } => {
                 write!(f, "{user} names group #{group}, which does not exist")
             }
             SnapshotError::UnknownSite { service, site } => {
-                write!(
-                    f,
-                    "service {service} names remote site #{site}, which does not exist"
-                )
+                write!(f, "service {service} names remote site #{site}, which does not exist")
             }
             SnapshotError::DuplicateService { vip, port, proto } => {
                 write!(f, "two services on {vip}:{port}/{proto}")
@@ -98,11 +74,7 @@ impl Snapshot {
                 Ok(())
             }
         };
-        limit(
-            "real servers",
-            self.real_servers.len(),
-            usize::from(u16::MAX),
-        )?;
+        limit("real servers", self.real_servers.len(), usize::from(u16::MAX))?;
         limit("groups", self.groups.len(), usize::from(u16::MAX))?;
         limit("services", self.services.len(), usize::from(u16::MAX))?;
         limit("remote sites", self.sites.len(), usize::from(u16::MAX))?;
@@ -112,23 +84,14 @@ impl Snapshot {
         let ngroups = self.groups.len();
         for g in &self.groups {
             if let Some(m) = g.members.iter().find(|m| usize::from(m.server) >= nservers) {
-                return Err(SnapshotError::UnknownServer {
-                    group: g.name.clone(),
-                    server: m.server,
-                });
+                return Err(SnapshotError::UnknownServer { group: g.name.clone(), server: m.server });
             }
             match g.backup {
                 Backup::Server(s) if usize::from(s) >= nservers => {
-                    return Err(SnapshotError::UnknownServer {
-                        group: g.name.clone(),
-                        server: s,
-                    })
+                    return Err(SnapshotError::UnknownServer { group: g.name.clone(), server: s })
                 }
                 Backup::Group(b) if usize::from(b) >= ngroups => {
-                    return Err(SnapshotError::UnknownGroup {
-                        user: format!("group {}", g.name),
-                        group: b,
-                    })
+                    return Err(SnapshotError::UnknownGroup { user: format!("group {}", g.name), group: b })
                 }
                 _ => {}
             }
@@ -136,9 +99,7 @@ impl Snapshot {
 
         let mut addrs = FastMap::default();
         let mut add = |addr: Ipv4Addr, kind: AddrKind| match addrs.insert(u32::from(addr), kind) {
-            Some(old) if old != kind || kind != AddrKind::Vip => {
-                Err(SnapshotError::AddressReused { addr })
-            }
+            Some(old) if old != kind || kind != AddrKind::Vip => Err(SnapshotError::AddressReused { addr }),
             _ => Ok(()),
         };
         for &a in &self.own {
@@ -155,15 +116,8 @@ impl Snapshot {
                     group: s.group,
                 });
             }
-            if let Some(t) = s
-                .remotes
-                .iter()
-                .find(|t| usize::from(t.site) >= self.sites.len())
-            {
-                return Err(SnapshotError::UnknownSite {
-                    service: s.name.clone(),
-                    site: t.site,
-                });
+            if let Some(t) = s.remotes.iter().find(|t| usize::from(t.site) >= self.sites.len()) {
+                return Err(SnapshotError::UnknownSite { service: s.name.clone(), site: t.site });
             }
             add(s.vip, AddrKind::Vip)?;
             let key = service_key(s.vip.into(), s.port, s.proto.number());
@@ -187,11 +141,7 @@ impl Snapshot {
                     let rs = &servers[usize::from(s)];
                     // The server's address names it, so its slots stay put while
                     // other members come and go.
-                    hash2(
-                        0x6d61_676c_6576,
-                        u64::from(u32::from(rs.addr)),
-                        rs.name.len() as u64,
-                    )
+                    hash2(0x6d61_676c_6576, u64::from(u32::from(rs.addr)), rs.name.len() as u64)
                 },
             );
         }
@@ -203,10 +153,7 @@ fn derive_tables(g: &mut Group, up: impl Fn(u16) -> bool, key: impl Fn(u16) -> u
     let members: Vec<maglev::MaglevMember> = g
         .members
         .iter()
-        .map(|m| maglev::MaglevMember {
-            key: key(m.server),
-            weight: if up(m.server) { m.weight } else { 0 },
-        })
+        .map(|m| maglev::MaglevMember { key: key(m.server), weight: if up(m.server) { m.weight } else { 0 } })
         .collect();
     g.maglev = maglev::build(&members);
     let weights: Vec<u32> = g.members.iter().map(|m| m.weight).collect();

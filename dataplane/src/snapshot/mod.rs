@@ -213,39 +213,24 @@ impl Snapshot {
 
     #[inline]
     pub fn service_for(&self, vip: u32, port: u16, proto: u8) -> Option<u16> {
-        self.service_by_key
-            .get(&service_key(vip, port, proto))
-            .copied()
+        self.service_by_key.get(&service_key(vip, port, proto)).copied()
     }
 
     pub fn service_by_name(&self, name: &str) -> Option<u16> {
-        self.services
-            .iter()
-            .position(|s| s.name == name)
-            .map(|i| i as u16)
+        self.services.iter().position(|s| s.name == name).map(|i| i as u16)
     }
 
     pub fn server_by_name(&self, name: &str) -> Option<u16> {
-        self.real_servers
-            .iter()
-            .position(|s| s.name == name)
-            .map(|i| i as u16)
+        self.real_servers.iter().position(|s| s.name == name).map(|i| i as u16)
     }
 
     pub fn site_by_name(&self, name: &str) -> Option<u16> {
-        self.sites
-            .iter()
-            .position(|s| s.name == name)
-            .map(|i| i as u16)
+        self.sites.iter().position(|s| s.name == name).map(|i| i as u16)
     }
 
     /// Whether the service's remote target `i` can take a proxied connection now.
     #[inline]
     pub fn remote_available(&self, t: &RemoteTarget) -> bool {
-        t.healthy
-            && self
-                .sites
-                .get(usize::from(t.site))
-                .is_some_and(|s| s.reachable)
+        t.healthy && self.sites.get(usize::from(t.site)).is_some_and(|s| s.reachable)
     }
 }

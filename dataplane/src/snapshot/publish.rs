@@ -30,10 +30,7 @@ impl Publisher {
     pub fn new(mut first: Snapshot) -> Publisher {
         first.generation = 1;
         Publisher {
-            shared: Arc::new(Shared {
-                current: ArcSwap::from_pointee(first),
-                generation: AtomicU64::new(1),
-            }),
+            shared: Arc::new(Shared { current: ArcSwap::from_pointee(first), generation: AtomicU64::new(1) }),
             retired: Vec::new(),
         }
     }
@@ -61,11 +58,7 @@ impl Publisher {
 
     pub fn subscribe(&self) -> Subscriber {
         let generation = self.shared.generation.load(Ordering::Acquire);
-        Subscriber {
-            shared: self.shared.clone(),
-            seen: generation,
-            current: self.current(),
-        }
+        Subscriber { shared: self.shared.clone(), seen: generation, current: self.current() }
     }
 }
 

@@ -264,11 +264,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Sets the payload EtherType (after the tag when tagged).
     #[inline]
     pub fn set_ethertype(&mut self, ethertype: u16) {
-        let r = if self.is_tagged() {
-            field::VLAN_ETHERTYPE
-        } else {
-            field::ETHERTYPE
-        };
+        let r = if self.is_tagged() { field::VLAN_ETHERTYPE } else { field::ETHERTYPE };
         self.buffer.as_mut()[r].copy_from_slice(&ethertype.to_be_bytes());
     }
 
@@ -295,16 +291,15 @@ mod tests {
 
     // Broadcast ARP who-has 10.0.0.1 tell 10.0.0.2, padded to 60 bytes.
     const ARP_FRAME: [u8; 60] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06, 0x00,
-        0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x0a, 0x00,
-        0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06, 0x00, 0x01, 0x08,
+        0x00, 0x06, 0x04, 0x00, 0x01, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x0a, 0x00, 0x00, 0x02, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     ];
 
     // VLAN 100 (PCP 3) IPv4 frame start: tag 0x8100 0x6064, then 0x0800.
     const VLAN_FRAME: [u8; 22] = [
-        0x00, 0x1b, 0x21, 0x3a, 0x4b, 0x5c, 0x3c, 0xfd, 0xfe, 0x01, 0x02, 0x03, 0x81, 0x00, 0x60,
-        0x64, 0x08, 0x00, 0x45, 0x00, 0x00, 0x14,
+        0x00, 0x1b, 0x21, 0x3a, 0x4b, 0x5c, 0x3c, 0xfd, 0xfe, 0x01, 0x02, 0x03, 0x81, 0x00, 0x60, 0x64, 0x08,
+        0x00, 0x45, 0x00, 0x00, 0x14,
     ];
 
     #[test]
@@ -334,28 +329,13 @@ mod tests {
     fn rejects_stacked_and_short() {
         let mut q = VLAN_FRAME;
         q[16..18].copy_from_slice(&[0x81, 0x00]);
-        assert_eq!(
-            EthernetFrame::new_checked(&q[..]).unwrap_err(),
-            EthError::StackedVlan
-        );
+        assert_eq!(EthernetFrame::new_checked(&q[..]).unwrap_err(), EthError::StackedVlan);
         q[16..18].copy_from_slice(&[0x88, 0xa8]);
-        assert_eq!(
-            EthernetFrame::new_checked(&q[..]).unwrap_err(),
-            EthError::StackedVlan
-        );
+        assert_eq!(EthernetFrame::new_checked(&q[..]).unwrap_err(), EthError::StackedVlan);
         q[12..14].copy_from_slice(&[0x88, 0xa8]);
-        assert_eq!(
-            EthernetFrame::new_checked(&q[..]).unwrap_err(),
-            EthError::StackedVlan
-        );
-        assert_eq!(
-            EthernetFrame::new_checked(&VLAN_FRAME[..17]).unwrap_err(),
-            EthError::Truncated
-        );
-        assert_eq!(
-            EthernetFrame::new_checked(&ARP_FRAME[..13]).unwrap_err(),
-            EthError::Truncated
-        );
+        assert_eq!(EthernetFrame::new_checked(&q[..]).unwrap_err(), EthError::StackedVlan);
+        assert_eq!(EthernetFrame::new_checked(&VLAN_FRAME[..17]).unwrap_err(), EthError::Truncated);
+        assert_eq!(EthernetFrame::new_checked(&ARP_FRAME[..13]).unwrap_err(), EthError::Truncated);
         assert!(EthernetFrame::new_checked(&ARP_FRAME[..14]).is_ok());
     }
 

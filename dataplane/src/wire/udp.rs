@@ -184,9 +184,9 @@ mod tests {
 
     // 10.0.0.2:40123 > 10.0.0.53:53, DNS query for example.com A.
     const DNS: [u8; 37] = [
-        0x9c, 0xbb, 0x00, 0x35, 0x00, 0x25, 0xdd, 0x5c, 0xa1, 0xb2, 0x01, 0x00, 0x00, 0x01, 0x00,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x03, 0x63,
-        0x6f, 0x6d, 0x00, 0x00, 0x01, 0x00, 0x01,
+        0x9c, 0xbb, 0x00, 0x35, 0x00, 0x25, 0xdd, 0x5c, 0xa1, 0xb2, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x07, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x03, 0x63, 0x6f, 0x6d, 0x00, 0x00,
+        0x01, 0x00, 0x01,
     ];
 
     #[test]
@@ -225,9 +225,8 @@ mod tests {
         // Two bytes of payload chosen so the full sum is 0xFFFF.
         let mut buf = [0x00, 0x01, 0x00, 0x02, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00];
         let (src, dst) = (Ipv4Addr::new(0, 0, 0, 0), Ipv4Addr::new(0, 0, 0, 0));
-        let partial = checksum::fold(
-            checksum::pseudo_header(src, dst, PROTOCOL_UDP, 10) + checksum::sum(&buf),
-        );
+        let partial =
+            checksum::fold(checksum::pseudo_header(src, dst, PROTOCOL_UDP, 10) + checksum::sum(&buf));
         buf[8..10].copy_from_slice(&(!partial).to_be_bytes());
         let mut u = UdpPacket::new_checked(&mut buf[..]).unwrap();
         u.fill_checksum(src, dst);
@@ -243,10 +242,7 @@ mod tests {
         u.set_dst_port(2);
         u.payload_mut()[0] = 0;
         u.set_len(9);
-        assert_eq!(
-            (u.src_port(), u.dst_port(), u.payload()),
-            (1, 2, &[0u8][..])
-        );
+        assert_eq!((u.src_port(), u.dst_port(), u.payload()), (1, 2, &[0u8][..]));
         let err = |b: &[u8]| UdpPacket::new_checked(b).unwrap_err();
         assert_eq!(err(&DNS[..7]), UdpError::Truncated);
         assert_eq!(err(&DNS[..36]), UdpError::BadLength);

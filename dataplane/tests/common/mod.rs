@@ -20,24 +20,16 @@ pub struct Rig {
 impl Rig {
     pub fn new(snap: Snapshot, capacity: u32) -> Rig {
         let snap = snap.build().expect("valid snapshot");
-        let core = Core::with_port_share(
-            CoreConfig {
-                flow_capacity: capacity,
-                ..CoreConfig::default()
-            },
-            &snap,
-            0,
-        );
-        Rig { core, snap, now: 0 }
+        let core =
+            Core::with_port_share(CoreConfig { flow_capacity: capacity, ..CoreConfig::default() }, &snap, 0);
+        Rig { core: core.expect("flow table memory"), snap, now: 0 }
     }
 
     /// Processes one frame; returns the action and the frame as it left.
     pub fn send(&mut self, frame: &[u8]) -> (Action, Vec<u8>) {
         let mut buf = frame.to_vec();
         buf.resize(2048, 0);
-        let action = self
-            .core
-            .process(&self.snap, &mut buf, frame.len(), self.now);
+        let action = self.core.process(&self.snap, &mut buf, frame.len(), self.now);
         let out = match action {
             Action::Tx(n) => buf[..n].to_vec(),
             _ => Vec::new(),
@@ -48,10 +40,7 @@ impl Rig {
     /// Sends and expects the frame to be forwarded; returns it parsed.
     pub fn forward(&mut self, frame: &[u8]) -> Summary {
         let (action, out) = self.send(frame);
-        assert!(
-            matches!(action, Action::Tx(_)),
-            "expected a forward, got {action:?}"
-        );
+        assert!(matches!(action, Action::Tx(_)), "expected a forward, got {action:?}");
         let s = Summary::parse(&out).expect("IPv4 out");
         assert!(s.checksums_ok, "bad checksums out: {s}");
         s
@@ -106,14 +95,7 @@ pub fn servers_snapshot(method: Method, weights: &[u32]) -> Snapshot {
             max_conns: 0,
         })
         .collect();
-    let members = weights
-        .iter()
-        .enumerate()
-        .map(|(i, &w)| Member {
-            server: i as u16,
-            weight: w,
-        })
-        .collect();
+    let members = weights.iter().enumerate().map(|(i, &w)| Member { server: i as u16, weight: w }).collect();
     s.groups = vec![Group::new("servers", method, members)];
     s
 }
