@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, every unit and
+# integration test of the workspace, and a bounded fuzzing run of the data path.
+#   FUZZ_SECONDS  how long the fuzzer runs (default 60)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --manifest-path fuzz/Cargo.toml -- -D warnings
+echo "== fuzz: the data path on arbitrary bytes for ${FUZZ_SECONDS:-60} s"
+log="$(mktemp)"
+if ! FUZZ_SECONDS="${FUZZ_SECONDS:-60}" fuzz/run.sh >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "fuzzing found a crash: see fuzz/artifacts/process/" >&2
+    exit 1
+fi
+grep -E "DONE|stat::number_of_executed_units|stat::average_exec_per_sec" "$log" || tail -n 5 "$log"
+rm -f "$log"
+echo "== cargo test"
+cargo test --workspace
