@@ -20,4 +20,10 @@ fi
 grep -E "DONE|stat::number_of_executed_units|stat::average_exec_per_sec" "$log" || tail -n 5 "$log"
 rm -f "$log"
 echo "== cargo test"
-cargo test --workspace
+log="$(mktemp)"
+cargo test --workspace 2>&1 | tee "$log"
+# One closing line for the whole run: cargo prints a result line per test
+# binary, the last of which (doc tests) is often empty.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' \
+    <(sed 's/;//g' "$log")
+rm -f "$log"

@@ -104,10 +104,15 @@ impl<P: Port> Worker<P> {
         let c = &self.core.counters;
         if !self.tx.is_empty() {
             let n = self.tx.len();
-            let bytes: u64 = self.tx.iter().map(|b| b.data().len() as u64).sum();
+            let mut lens = [0u16; BURST];
+            for (l, b) in lens.iter_mut().zip(self.tx.iter()) {
+                *l = b.data().len() as u16;
+            }
+            // A port sends a prefix of the burst and frees the rest.
             let lost = self.port.tx_burst(&mut self.tx);
-            c.add(Event::TxPackets, (n - lost) as u64);
-            c.add(Event::TxBytes, bytes);
+            let sent = n - lost;
+            c.add(Event::TxPackets, sent as u64);
+            c.add(Event::TxBytes, lens[..sent].iter().map(|&l| u64::from(l)).sum());
             if lost > 0 {
                 c.count_drops(DropReason::TxFull, lost as u64);
             }

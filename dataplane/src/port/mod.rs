@@ -32,8 +32,8 @@ pub trait Port {
     /// Appends up to `BURST - out.len()` received packets to `out`.
     fn rx_burst(&mut self, out: &mut Burst<Self::Buf>);
 
-    /// Sends every packet in `pkts` (leaving it empty); returns how many could
-    /// not be sent and were freed.
+    /// Sends the packets in `pkts` (leaving it empty); returns how many could
+    /// not be sent and were freed: always the last ones of the burst.
     fn tx_burst(&mut self, pkts: &mut Burst<Self::Buf>) -> usize;
 
     /// Hands packets to the kernel (the appliance's own traffic), leaving

@@ -1,11 +1,12 @@
 //! Validating a snapshot and deriving the lookup tables the data path reads.
 
 use std::fmt;
+use std::hash::Hasher;
 use std::net::Ipv4Addr;
 
 use super::{service_key, AddrKind, Backup, Group, Health, Snapshot};
 use crate::flow::Timeouts;
-use crate::hash::{hash2, FastMap};
+use crate::hash::{FastHasher, FastMap};
 use crate::select::{maglev, wrr};
 use crate::wire::MacAddr;
 
@@ -138,10 +139,13 @@ impl Snapshot {
                 g,
                 |s| servers[usize::from(s)].health == Health::Up,
                 |s| {
+                    // Name and address identify a server, so its Maglev slots stay
+                    // put while other members come and go.
                     let rs = &servers[usize::from(s)];
-                    // The server's address names it, so its slots stay put while
-                    // other members come and go.
-                    hash2(0x6d61_676c_6576, u64::from(u32::from(rs.addr)), rs.name.len() as u64)
+                    let mut h = FastHasher::default();
+                    h.write(rs.name.as_bytes());
+                    h.write_u32(u32::from(rs.addr));
+                    h.finish()
                 },
             );
         }
