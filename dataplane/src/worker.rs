@@ -81,7 +81,7 @@ impl<P: Port> Worker<P> {
             self.core.count(action);
             match action {
                 Action::Tx(n) => {
-                    buf.set_len(n);
+                    buf.set_len(usize::from(n));
                     self.tx.push(buf);
                 }
                 Action::Kernel => self.kernel.push(buf),

@@ -46,7 +46,7 @@ impl Rig {
         self.now_ms += 1;
         let action = self.core.process(&self.snap, &mut buf, frame.len(), self.now_ms);
         let out = match action {
-            Action::Tx(n) => n,
+            Action::Tx(n) => usize::from(n),
             _ => frame.len(),
         };
         buf.truncate(out);
@@ -72,7 +72,7 @@ fn server_of(out: &Summary) -> usize {
 /// three-way handshake. Returns the index of the real server that got it.
 fn establish(rig: &mut Rig) -> usize {
     let (a, out) = rig.process(&syn_to_vip(CLIENT_PORT));
-    assert_eq!(a, Action::Tx(out.len()));
+    assert_eq!(a, Action::Tx(out.len() as u16));
     let syn = Summary::parse(&out).expect("rewritten SYN");
     let server = server_of(&syn);
     assert_eq!(syn.src, client(CLIENT_PORT), "local path keeps the client");
@@ -379,7 +379,7 @@ fn every_malformed_frame_is_dropped_for_its_reason_and_disturbs_nothing() {
     // The established connection is untouched: same server, both ways, and
     // still valid checksums.
     let (a, out) = rig.process(&client_ack(b"RETR 1\r\n"));
-    assert_eq!(a, Action::Tx(out.len()));
+    assert_eq!(a, Action::Tx(out.len() as u16));
     let fwd = Summary::parse(&out).expect("TCP");
     assert_eq!(server_of(&fwd), server);
     assert_eq!((fwd.src, fwd.payload.as_slice()), (client(CLIENT_PORT), &b"RETR 1\r\n"[..]));
@@ -408,7 +408,7 @@ fn the_unmutated_frames_are_accepted() {
     for (name, frame) in valid {
         let mut rig = Rig::new();
         let (a, _) = rig.process(&frame);
-        assert_eq!(a, Action::Tx(frame.len()), "{name}");
+        assert_eq!(a, Action::Tx(frame.len() as u16), "{name}");
         assert_eq!(rig.core.counters.total_drops(), 0, "{name}");
     }
     // The established flow's next segment, with the flow in place.
@@ -425,7 +425,7 @@ fn ipv4_options_are_honoured() {
         let mut rig = Rig::new();
         let syn = with_ip_options(syn_to_vip(CLIENT_PORT), words);
         let (a, out) = rig.process(&syn);
-        assert_eq!(a, Action::Tx(syn.len()), "{words} option words");
+        assert_eq!(a, Action::Tx(syn.len() as u16), "{words} option words");
         let s = Summary::parse(&out).expect("TCP");
         server_of(&s);
         assert_eq!((s.src, s.flags, s.seq), (client(CLIENT_PORT), SYN, 100));
@@ -448,7 +448,7 @@ fn an_8021q_tag_is_kept_on_both_directions() {
     let mut rig = Rig::new();
     let syn = tagged(syn_to_vip(CLIENT_PORT), EtherType::VLAN);
     let (a, out) = rig.process(&syn);
-    assert_eq!(a, Action::Tx(syn.len()));
+    assert_eq!(a, Action::Tx(syn.len() as u16));
     assert_eq!(out[12..16], syn[12..16], "TPID and TCI kept");
     let fwd = Summary::parse(&untagged(&out)).expect("TCP");
     let server = server_of(&fwd);
@@ -458,7 +458,7 @@ fn an_8021q_tag_is_kept_on_both_directions() {
 
     let reply = tagged(server_reply(server, SYN | ACK, 900, 101, b""), EtherType::VLAN);
     let (a, out) = rig.process(&reply);
-    assert_eq!(a, Action::Tx(reply.len()));
+    assert_eq!(a, Action::Tx(reply.len() as u16));
     assert_eq!(out[12..16], reply[12..16]);
     let back = Summary::parse(&untagged(&out)).expect("TCP");
     assert_eq!((back.src, back.dst), (SITE1.vip_port(POP3), client(CLIENT_PORT)));
@@ -478,7 +478,7 @@ fn arp_for_the_vip_and_the_pip_is_answered_with_the_appliance_mac() {
     for target in [SITE1.vip, SITE1.pip] {
         let req = arp_request(CLIENT_MAC, CLIENT, target);
         let (a, out) = rig.process(&req);
-        assert_eq!(a, Action::Tx(req.len()), "{target}");
+        assert_eq!(a, Action::Tx(req.len() as u16), "{target}");
         let eth = EthernetFrame::new_checked(&out[..]).expect("Ethernet");
         assert_eq!((eth.dst_addr(), eth.src_addr()), (CLIENT_MAC, SITE1.mac));
         assert_eq!(eth.ethertype(), EtherType::ARP);
@@ -496,7 +496,7 @@ fn ping_to_the_vip_is_answered() {
     let mut rig = Rig::new();
     let req = ping(SITE1.vip);
     let (a, out) = rig.process(&req);
-    assert_eq!(a, Action::Tx(req.len()));
+    assert_eq!(a, Action::Tx(req.len() as u16));
     let sent = Summary::parse(&req).expect("ICMP");
     let reply = Summary::parse(&out).expect("ICMP");
     assert_eq!(reply.flags, msg_type::ECHO_REPLY);

@@ -317,7 +317,7 @@ impl Rig {
         buf.resize(2048, 0);
         self.now_ms += 10;
         let action = self.core.process(&self.snap, &mut buf, frame.len(), self.now_ms);
-        prop_assert_eq!(action, Action::Tx(frame.len()), "{:?}", self.core.counters.nonzero());
+        prop_assert_eq!(action, Action::Tx(frame.len() as u16), "{:?}", self.core.counters.nonzero());
         buf.truncate(frame.len());
         Ok(buf)
     }

@@ -94,7 +94,7 @@ impl State {
 
     fn open(&mut self, snap: usize, frame: &[u8]) -> Summary {
         match self.process(snap, frame) {
-            Action::Tx(n) => Summary::parse(&self.buf[..n]).expect("rewritten SYN"),
+            Action::Tx(n) => Summary::parse(&self.buf[..usize::from(n)]).expect("rewritten SYN"),
             a => panic!("setting up a flow: {a:?}"),
         }
     }
@@ -114,7 +114,7 @@ impl State {
         let snap = &self.snaps[self.current];
         let action = self.core.process(snap, &mut self.buf, frame.len(), self.now_ms);
         if let Action::Tx(n) = action {
-            check_sent(&self.buf[..n], snap);
+            check_sent(&self.buf[..usize::from(n)], snap);
         }
         action
     }

@@ -73,7 +73,7 @@ fn through(core: &mut Core, snap: &Snapshot, frame: &[u8]) -> Vec<u8> {
     let mut buf = frame.to_vec();
     buf.resize(256, 0);
     match core.process(snap, &mut buf, frame.len(), 0) {
-        Action::Tx(n) => buf[..n].to_vec(),
+        Action::Tx(n) => buf[..usize::from(n)].to_vec(),
         other => panic!("setup packet not forwarded: {other:?}"),
     }
 }

@@ -26,7 +26,7 @@ pub(super) fn handle(core: &mut Core, snap: &Snapshot, frame: &mut [u8], len: us
             reply.set_sender_ip(target);
             set_macs(frame, asker_mac, snap.mac);
             core.counters.inc(Event::ArpReplies);
-            Action::Tx(len)
+            Action::Tx(len as u16)
         }
         (_, Some(AddrKind::Own)) => Action::Kernel,
         (ArpOp::REPLY, _) => Action::Kernel,

@@ -56,5 +56,5 @@ pub(super) fn handle(
     let asker = crate::wire::EthernetFrame::new_unchecked(&frame[..len]).src_addr();
     set_macs(frame, asker, snap.mac);
     core.counters.inc(Event::IcmpEchoReplies);
-    Action::Tx(len)
+    Action::Tx(len as u16)
 }

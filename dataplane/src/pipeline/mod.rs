@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::counters::{CoreCounters, DropReason, Event};
-use crate::flow::{Dir, Flow, FlowKey, FlowTable, Hit, Path, State, Tuple};
+use crate::flow::{Dir, Flow, FlowKey, FlowTable, Hit, Path, State};
 use crate::pip::PipPools;
 use crate::select::Selector;
 use crate::snapshot::{AddrKind, DownPolicy, Health, Snapshot};
@@ -27,8 +27,8 @@ use crate::wire::{EtherType, EthernetFrame, Ipv4Error, Ipv4Packet, MacAddr, TcpE
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Send it (rewritten, or replaced by a reply) on the data port; the frame
-    /// now has this length.
-    Tx(usize),
+    /// now has this length. (`u16`, as in an mbuf: it keeps `Action` in a register.)
+    Tx(u16),
     /// Hand it to the kernel: traffic for the appliance's own address.
     Kernel,
     Drop(DropReason),
@@ -60,30 +60,34 @@ pub struct Core {
     pub counters: Arc<CoreCounters>,
 }
 
-/// A TCP or UDP packet's headers, parsed. Kept small: a burst of these is
-/// written in one pass and read in two more.
+/// A TCP or UDP packet between the stages of the burst pipeline: its headers
+/// parsed, its key hashed, its flow candidate. Plain fields written one by one:
+/// copying it whole as a nested struct made the compiler shuffle it through
+/// the stack with overlapping stores that stall the loads after them.
 #[derive(Copy, Clone, Debug, Default)]
-pub struct L4 {
+pub struct Prepared {
     key: FlowKey,
+    hash: u64,
     l3: u16,
     l4: u16,
     tcp_flags: u8,
+    ttl: u8,
+    /// Candidate flow entry (0: none) and its direction.
+    hit_idx: u32,
+    hit_rev: bool,
 }
 
-impl L4 {
+impl Prepared {
     #[inline]
     fn at(&self) -> Offsets {
         Offsets { l3: usize::from(self.l3), l4: usize::from(self.l4) }
     }
-}
 
-/// A TCP or UDP packet between the stages of the burst pipeline.
-#[derive(Copy, Clone, Debug, Default)]
-pub struct Prepared {
-    l4: L4,
-    hash: u64,
-    ttl: u8,
-    hit: Option<Hit>,
+    #[inline]
+    fn hit(&self) -> Option<Hit> {
+        let dir = if self.hit_rev { Dir::Reverse } else { Dir::Forward };
+        (self.hit_idx != 0).then_some(Hit { idx: self.hit_idx, dir })
+    }
 }
 
 impl Core {
@@ -204,11 +208,18 @@ impl Core {
         let at = Offsets { l3, l4: l3 + ip.header_len() };
         let end = l3 + usize::from(ip.total_len());
         match proto {
-            protocol::TCP | protocol::UDP => match parse_l4(&frame[at.l4..end], proto, src, dst, at) {
-                Ok(l4) => {
-                    let hash = self.flows.hash(&l4.key);
-                    self.flows.prefetch_bucket(hash);
-                    *out = Prepared { l4, hash, ttl, hit: None };
+            protocol::TCP | protocol::UDP => match parse_l4(&frame[at.l4..end], proto, out) {
+                Ok(()) => {
+                    out.key.tuple.src = src;
+                    out.key.tuple.dst = dst;
+                    out.key.proto = proto;
+                    // Offsets fit in u16: a frame is at most a buffer's room.
+                    out.l3 = at.l3 as u16;
+                    out.l4 = at.l4 as u16;
+                    out.ttl = ttl;
+                    out.hit_idx = 0;
+                    out.hash = self.flows.hash(&out.key);
+                    self.flows.prefetch_bucket(out.hash);
                     None
                 }
                 Err(r) => Some(Action::Drop(r)),
@@ -225,7 +236,13 @@ impl Core {
     /// bucket should be in cache by now) and starts fetching the flow entry.
     #[inline]
     pub fn resolve(&self, p: &mut Prepared) {
-        p.hit = self.flows.candidate(p.hash);
+        match self.flows.candidate(p.hash) {
+            Some(h) => {
+                p.hit_idx = h.idx;
+                p.hit_rev = h.dir == Dir::Reverse;
+            }
+            None => p.hit_idx = 0,
+        }
     }
 
     /// Third stage: translates the packet along its flow, or decides about a
@@ -244,11 +261,11 @@ impl Core {
         // The candidate is confirmed against the full key; without one (or if
         // an earlier packet of the burst created or removed a flow: a
         // retransmitted SYN, a second datagram) the lookup is done in full.
-        let hit = match p.hit {
-            Some(h) if mark == self.flows.removals() && self.flows.confirm(h, &p.l4.key) => Some(h),
-            _ => self.flows.lookup(&p.l4.key, p.hash),
+        let hit = match p.hit() {
+            Some(h) if mark == self.flows.removals() && self.flows.confirm(h, &p.key) => Some(h),
+            _ => self.flows.lookup(&p.key, p.hash),
         };
-        let l4 = &p.l4;
+        let l4 = p;
         if let Some(hit) = hit {
             if p.ttl <= 1 {
                 return Action::Drop(DropReason::TtlExpired);
@@ -275,43 +292,45 @@ impl Core {
         snap: &Snapshot,
         frame: &mut [u8],
         len: usize,
-        l4: &L4,
+        l4: &Prepared,
         idx: u32,
         dir: Dir,
         now_ms: u64,
     ) -> Action {
-        let f = *self.flows.get(idx);
-        if f.path() == Path::Local {
+        // Fields are read through a borrow, not by copying the entry: a
+        // 64-byte copy just after the entry's cache miss stalls every load after it.
+        let f = self.flows.get(idx);
+        let (path, target, service, state0) = (f.path(), f.target, f.service, f.state);
+        let next_hop = match (path, dir) {
+            (_, Dir::Reverse) => MacAddr(f.client_mac),
+            (Path::Local, Dir::Forward) => {
+                snap.real_servers.get(usize::from(target)).map_or(MacAddr::ZERO, |rs| rs.mac)
+            }
+            (Path::Proxy, Dir::Forward) => remote_next_hop(snap, service, target),
+        };
+        if path == Path::Local {
             // Checked both ways: a flow under the "drop now" policy dies whole.
-            let down =
-                snap.real_servers.get(usize::from(f.target)).is_none_or(|rs| rs.health == Health::Down);
-            if down && down_policy(snap, &f) == DownPolicy::Drop {
+            let down = snap.real_servers.get(usize::from(target)).is_none_or(|rs| rs.health == Health::Down);
+            if down && down_policy(snap, service) == DownPolicy::Drop {
                 self.remove(idx);
                 return Action::Drop(DropReason::RealServerDown);
             }
         }
-        let next_hop = match (f.path(), dir) {
-            (_, Dir::Reverse) => MacAddr(f.client_mac),
-            (Path::Local, Dir::Forward) => {
-                snap.real_servers.get(usize::from(f.target)).map_or(MacAddr::ZERO, |rs| rs.mac)
-            }
-            (Path::Proxy, Dir::Forward) => remote_next_hop(snap, &f),
-        };
         if next_hop == MacAddr::ZERO {
             return Action::Drop(DropReason::NoNextHop);
         }
         let state = if l4.key.proto == protocol::TCP {
-            f.state().next_tcp(l4.tcp_flags, dir == Dir::Forward)
+            State::from_u8(state0).next_tcp(l4.tcp_flags, dir == Dir::Forward)
         } else {
             State::Datagram
         };
-        if state as u8 != f.state {
+        if state as u8 != state0 {
             self.flows.get_mut(idx).state = state as u8;
         }
         self.flows.touch(idx, now_ms, state.timeout(&snap.timeouts));
-        nat::rewrite(frame, l4.at(), &f, dir);
+        nat::rewrite(frame, l4.at(), self.flows.get(idx), dir);
         set_macs(frame, next_hop, snap.mac);
-        Action::Tx(len)
+        Action::Tx(len as u16)
     }
 
     /// Forgets a flow now, giving back what it held.
@@ -322,14 +341,14 @@ impl Core {
     }
 }
 
-fn down_policy(snap: &Snapshot, f: &Flow) -> DownPolicy {
-    snap.services.get(usize::from(f.service)).map_or(DownPolicy::Drop, |s| s.on_server_down)
+fn down_policy(snap: &Snapshot, service: u16) -> DownPolicy {
+    snap.services.get(usize::from(service)).map_or(DownPolicy::Drop, |s| s.on_server_down)
 }
 
-fn remote_next_hop(snap: &Snapshot, f: &Flow) -> MacAddr {
+fn remote_next_hop(snap: &Snapshot, service: u16, target: u16) -> MacAddr {
     snap.services
-        .get(usize::from(f.service))
-        .and_then(|s| s.remotes.get(usize::from(f.target)))
+        .get(usize::from(service))
+        .and_then(|s| s.remotes.get(usize::from(target)))
         .and_then(|t| snap.sites.get(usize::from(t.site)))
         .map_or(MacAddr::ZERO, |site| site.next_hop)
 }
@@ -358,17 +377,21 @@ fn set_macs(frame: &mut [u8], dst: MacAddr, src: MacAddr) {
     frame[6..12].copy_from_slice(&src.0);
 }
 
-fn parse_l4(seg: &[u8], proto: u8, src: u32, dst: u32, at: Offsets) -> Result<L4, DropReason> {
-    let (sport, dport, tcp_flags) = if proto == protocol::TCP {
+/// Reads the ports (and TCP flags) of a TCP or UDP header into `out`.
+#[inline]
+fn parse_l4(seg: &[u8], proto: u8, out: &mut Prepared) -> Result<(), DropReason> {
+    if proto == protocol::TCP {
         let tcp = crate::wire::TcpPacket::new_checked(seg).map_err(DropReason::from)?;
-        (tcp.src_port(), tcp.dst_port(), tcp.flags())
+        out.key.tuple.sport = tcp.src_port();
+        out.key.tuple.dport = tcp.dst_port();
+        out.tcp_flags = tcp.flags();
     } else {
         let udp = crate::wire::UdpPacket::new_checked(seg).map_err(DropReason::from)?;
-        (udp.src_port(), udp.dst_port(), 0)
-    };
-    let key = FlowKey::new(Tuple { src, dst, sport, dport }, proto);
-    // Offsets fit in u16: a frame is at most a buffer's room.
-    Ok(L4 { key, l3: at.l3 as u16, l4: at.l4 as u16, tcp_flags })
+        out.key.tuple.sport = udp.src_port();
+        out.key.tuple.dport = udp.dst_port();
+        out.tcp_flags = 0;
+    }
+    Ok(())
 }
 
 impl From<crate::wire::EthError> for DropReason {

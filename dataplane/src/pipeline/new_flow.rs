@@ -2,7 +2,7 @@
 //! reachable remote site whose service is healthy (the proxy-IP path of the
 //! Alteon GSLB chapter), else a refusal the service chooses and a counter.
 
-use super::{nat, refuse, set_macs, Action, Core, L4};
+use super::{nat, refuse, set_macs, Action, Core, Prepared};
 use crate::counters::{DropReason, Event};
 use crate::flow::{Flow, InsertError, Path, State, Tuple};
 use crate::snapshot::{Refuse, Snapshot};
@@ -25,7 +25,7 @@ pub(super) fn handle(
     snap: &Snapshot,
     frame: &mut [u8],
     len: usize,
-    l4: &L4,
+    l4: &Prepared,
     hash: u64,
     svc_idx: u16,
     now_ms: u64,
@@ -120,5 +120,5 @@ pub(super) fn handle(
     let flow = *core.flows.get(idx);
     nat::rewrite(frame, l4.at(), &flow, crate::flow::Dir::Forward);
     set_macs(frame, plan.next_hop, snap.mac);
-    Action::Tx(len)
+    Action::Tx(len as u16)
 }

@@ -4,7 +4,7 @@
 //! instead of retrying its SYN into silence.
 
 use super::icmp::REPLY_TTL;
-use super::{set_macs, Action, Core, L4};
+use super::{set_macs, Action, Core, Prepared};
 use crate::counters::{DropReason, Event};
 use crate::snapshot::{Refuse, Snapshot};
 use crate::wire::icmp::{msg_type, unreach_code};
@@ -20,7 +20,7 @@ pub(super) fn reply(
     snap: &Snapshot,
     frame: &mut [u8],
     len: usize,
-    l4: &L4,
+    l4: &Prepared,
     how: Refuse,
 ) -> Action {
     let client = EthernetFrame::new_unchecked(&frame[..len]).src_addr();
@@ -34,7 +34,7 @@ pub(super) fn reply(
             set_macs(frame, client, snap.mac);
             // The original packet is still refused; the reply goes in its place.
             core.counters.count_drop(DropReason::NoResource);
-            Action::Tx(n)
+            Action::Tx(n as u16)
         }
         None => Action::Drop(DropReason::NoResource),
     }
@@ -55,7 +55,7 @@ fn ip_header(frame: &mut [u8], l3: usize, total: u16, proto: u8, src: u32, dst: 
     ip.fill_checksum();
 }
 
-fn reset(frame: &mut [u8], l4: &L4) -> Option<usize> {
+fn reset(frame: &mut [u8], l4: &Prepared) -> Option<usize> {
     let t = l4.key.tuple;
     let (seq, ack, seg_flags, payload) = {
         let ip = Ipv4Packet::new_unchecked(&frame[l4.at().l3..]);
@@ -95,7 +95,7 @@ fn reset(frame: &mut [u8], l4: &L4) -> Option<usize> {
     Some(end)
 }
 
-fn unreachable(frame: &mut [u8], len: usize, l4: &L4) -> Option<usize> {
+fn unreachable(frame: &mut [u8], len: usize, l4: &Prepared) -> Option<usize> {
     let t = l4.key.tuple;
     let l3 = l4.at().l3;
     let quoted = (l4.at().l4 - l3 + QUOTED_L4).min(len - l3);

@@ -31,7 +31,7 @@ impl Rig {
         buf.resize(2048, 0);
         let action = self.core.process(&self.snap, &mut buf, frame.len(), self.now);
         let out = match action {
-            Action::Tx(n) => buf[..n].to_vec(),
+            Action::Tx(n) => buf[..usize::from(n)].to_vec(),
             _ => Vec::new(),
         };
         (action, out)
