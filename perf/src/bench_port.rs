@@ -5,29 +5,7 @@
 //! the data path and the MAC-swap baseline run over this same port, so the
 //! difference between them is the data path's own work.
 
-use dataplane::port::{Burst, PacketBuf, Port, BURST};
-
-pub const ROOM: usize = 256;
-
-pub struct Buf {
-    bytes: Box<[u8; ROOM]>,
-    len: usize,
-}
-
-impl PacketBuf for Buf {
-    #[inline]
-    fn data(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-    #[inline]
-    fn room(&mut self) -> &mut [u8] {
-        &mut self.bytes[..]
-    }
-    #[inline]
-    fn set_len(&mut self, len: usize) {
-        self.len = len;
-    }
-}
+use dataplane::port::{Burst, MemBuf, PacketBuf, Port, BURST};
 
 pub struct BenchPort {
     /// Frames laid end to end, `stride` bytes apart, each `frame_len` long.
@@ -36,7 +14,7 @@ pub struct BenchPort {
     frame_len: usize,
     count: usize,
     next: usize,
-    pool: Vec<Buf>,
+    pool: Vec<MemBuf>,
     pub sent: u64,
     pub sent_bytes: u64,
     pub freed: u64,
@@ -60,7 +38,7 @@ impl BenchPort {
             frame_len,
             count: frames.len(),
             next: 0,
-            pool: (0..4 * BURST).map(|_| Buf { bytes: Box::new([0; ROOM]), len: 0 }).collect(),
+            pool: (0..4 * BURST).map(|_| MemBuf::new()).collect(),
             sent: 0,
             sent_bytes: 0,
             freed: 0,
@@ -74,15 +52,14 @@ impl BenchPort {
 }
 
 impl Port for BenchPort {
-    type Buf = Buf;
+    type Buf = MemBuf;
 
     #[inline]
-    fn rx_burst(&mut self, out: &mut Burst<Buf>) {
+    fn rx_burst(&mut self, out: &mut Burst<MemBuf>) {
         while !out.is_full() && self.budget > 0 {
             let Some(mut b) = self.pool.pop() else { break };
             let at = self.next * self.stride;
-            b.bytes[..self.frame_len].copy_from_slice(&self.frames[at..at + self.frame_len]);
-            b.len = self.frame_len;
+            b.fill(&self.frames[at..at + self.frame_len]);
             out.push(b);
             self.next += 1;
             if self.next == self.count {
@@ -93,25 +70,25 @@ impl Port for BenchPort {
     }
 
     #[inline]
-    fn tx_burst(&mut self, pkts: &mut Burst<Buf>) -> usize {
+    fn tx_burst(&mut self, pkts: &mut Burst<MemBuf>) -> usize {
         self.sent += pkts.len() as u64;
         for b in pkts.drain(..) {
-            self.sent_bytes += b.len as u64;
+            self.sent_bytes += b.data().len() as u64;
             self.pool.push(b);
         }
         0
     }
 
-    fn to_kernel(&mut self, pkts: &mut Burst<Buf>) -> usize {
+    fn to_kernel(&mut self, pkts: &mut Burst<MemBuf>) -> usize {
         self.free(pkts);
         0
     }
 
     #[inline]
-    fn kernel_burst(&mut self, _out: &mut Burst<Buf>) {}
+    fn kernel_burst(&mut self, _out: &mut Burst<MemBuf>) {}
 
     #[inline]
-    fn free(&mut self, pkts: &mut Burst<Buf>) {
+    fn free(&mut self, pkts: &mut Burst<MemBuf>) {
         self.freed += pkts.len() as u64;
         self.pool.extend(pkts.drain(..));
     }

@@ -125,7 +125,7 @@ fn drive<P: Port>(worker: &mut Worker<P>, port_budget: impl Fn(&mut P, u64), pac
 /// The baseline: the same port and frames, and only a MAC swap per packet.
 fn macswap(port: &mut BenchPort, packets: u64) -> Duration {
     port.budget = packets;
-    let mut burst: Burst<bench_port::Buf> = Burst::new();
+    let mut burst: Burst<dataplane::port::MemBuf> = Burst::new();
     let start = Instant::now();
     loop {
         port.rx_burst(&mut burst);

@@ -17,7 +17,7 @@ pub struct MemBuf {
 }
 
 impl MemBuf {
-    fn new() -> MemBuf {
+    pub fn new() -> MemBuf {
         MemBuf { bytes: Box::new([0; BUF_ROOM]), len: 0 }
     }
 
@@ -25,6 +25,12 @@ impl MemBuf {
         let n = frame.len().min(BUF_ROOM);
         self.bytes[..n].copy_from_slice(&frame[..n]);
         self.len = n;
+    }
+}
+
+impl Default for MemBuf {
+    fn default() -> Self {
+        MemBuf::new()
     }
 }
 
