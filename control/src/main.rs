@@ -1,7 +1,13 @@
-//! The `gslbd` binary. Until the appliance runs on DPDK ports, its one job is
-//! the in-memory two-site demonstration of proxy-IP forwarding.
+//! The `gslbd` binary: the appliance (`run`), configuration checking, and the
+//! in-memory two-site demonstration.
 
+mod config;
 mod demo;
+mod kernel;
+mod run;
+mod snapshot;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -14,18 +20,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the appliance on DPDK ports (needs root and hugepages).
+    Run {
+        /// The configuration file (see examples/).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and exit: 0 if it is valid.
+    CheckConfig { file: PathBuf },
     /// Two sites in memory: a POP3 session to site 1, whose servers are down,
     /// served by site 2 through site 1's proxy IP, packet by packet.
     Demo,
 }
 
 fn main() {
-    match Cli::parse().command {
-        Command::Demo => {
-            if let Err(e) = demo::run() {
-                eprintln!("gslbd demo: {e}");
-                std::process::exit(1);
-            }
-        }
+    let result = match Cli::parse().command {
+        Command::Run { config } => run::run(&config),
+        Command::CheckConfig { file } => config::Config::load(&file)
+            .map(|c| {
+                let f = &c.file;
+                println!(
+                    "{}: valid ({} real servers, {} groups, {} services)",
+                    file.display(),
+                    f.real_servers.len(),
+                    f.groups.len(),
+                    f.services.len()
+                );
+            })
+            .map_err(|e| e.to_string()),
+        Command::Demo => demo::run(),
+    };
+    if let Err(e) = result {
+        eprintln!("gslbd: {e}");
+        std::process::exit(1);
     }
 }

@@ -1,0 +1,120 @@
+//! What the TOML grammar cannot say: names that refer to nothing, things
+//! said twice, addresses used for two purposes.
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::ops::Range;
+
+use super::{cidr, member, File, Protocol};
+
+type Fail = (Range<usize>, String);
+
+pub fn check(f: &File) -> Result<(), Fail> {
+    if f.eal.lcores.get_ref().trim().is_empty() {
+        return Err((
+            f.eal.lcores.span(),
+            "expected lcores, e.g. \"0-1\" (control thread, then data cores)".into(),
+        ));
+    }
+    let mut servers = HashMap::new();
+    for rs in &f.real_servers {
+        if servers.insert(rs.name.get_ref().as_str(), rs.address).is_some() {
+            return Err((rs.name.span(), format!("a second real server named {:?}", rs.name.get_ref())));
+        }
+    }
+    let mut groups = HashSet::new();
+    for g in &f.groups {
+        if !groups.insert(g.name.get_ref().as_str()) {
+            return Err((g.name.span(), format!("a second group named {:?}", g.name.get_ref())));
+        }
+        if servers.contains_key(g.name.get_ref().as_str()) {
+            return Err((
+                g.name.span(),
+                format!("{:?} names both a group and a real server", g.name.get_ref()),
+            ));
+        }
+        for m in &g.members {
+            let (name, _) = member(m.get_ref()).map_err(|e| (m.span(), e))?;
+            if !servers.contains_key(name) {
+                return Err((
+                    m.span(),
+                    format!(
+                        "group {:?} names real server {name:?}, which is not defined (expected one of: {})",
+                        g.name.get_ref(),
+                        names(servers.keys())
+                    ),
+                ));
+            }
+        }
+    }
+    for g in &f.groups {
+        if let Some(b) = &g.backup {
+            let b = b.get_ref().as_str();
+            if b == g.name.get_ref() {
+                return Err((
+                    g.backup.as_ref().map_or(0..0, |s| s.span()),
+                    "a group cannot be its own backup".into(),
+                ));
+            }
+            if !servers.contains_key(b) && !groups.contains(b) {
+                return Err((
+                    g.backup.as_ref().map_or(0..0, |s| s.span()),
+                    format!("backup {b:?} is neither a real server nor a group"),
+                ));
+            }
+        }
+    }
+
+    let mut used: HashMap<Ipv4Addr, &str> = HashMap::new();
+    if let Some(k) = &f.kernel {
+        for a in &k.addresses {
+            let (addr, _) = cidr(a.get_ref()).map_err(|e| (a.span(), e))?;
+            used.insert(addr, "an own (kernel) address");
+        }
+    }
+    for p in &f.site.pips {
+        if let Some(what) = used.insert(*p.get_ref(), "a PIP") {
+            return Err((p.span(), format!("PIP {} is already {what}", p.get_ref())));
+        }
+    }
+    let mut services = HashSet::new();
+    for s in &f.services {
+        if !groups.contains(s.group.get_ref().as_str()) {
+            return Err((
+                s.group.span(),
+                format!(
+                    "service {:?} names group {:?}, which is not defined (expected one of: {})",
+                    s.name,
+                    s.group.get_ref(),
+                    names(groups.iter())
+                ),
+            ));
+        }
+        let vip = *s.vip.get_ref();
+        match used.get(&vip) {
+            Some(&what) if what != "a VIP" => {
+                return Err((s.vip.span(), format!("VIP {vip} is already {what}")))
+            }
+            _ => {
+                used.insert(vip, "a VIP");
+            }
+        }
+        let proto = match s.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        if !services.insert((vip, s.port, proto)) {
+            return Err((s.vip.span(), format!("a second service on {vip}:{}/{proto}", s.port)));
+        }
+        if s.port == 0 {
+            return Err((s.vip.span(), format!("service {:?}: port 0 is not a port", s.name)));
+        }
+    }
+    Ok(())
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a &'a str>) -> String {
+    let mut v: Vec<&str> = it.copied().collect();
+    v.sort_unstable();
+    v.join(", ")
+}

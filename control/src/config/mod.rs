@@ -1,0 +1,247 @@
+//! The configuration file: TOML, checked whole at load. Every error names the
+//! file, the line and column, and what was expected there.
+
+mod check;
+mod error;
+
+pub use error::ConfigError;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A loaded, validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub file: File,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, &e))?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| ConfigError::toml(path, text, &e))?;
+        check::check(&file).map_err(|(span, msg)| ConfigError::at(path, text, span, msg))?;
+        Ok(Config { file })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub eal: Eal,
+    pub port: Port,
+    pub kernel: Option<Kernel>,
+    #[serde(default)]
+    pub flows: Flows,
+    pub site: Site,
+    #[serde(default, rename = "real_server")]
+    pub real_servers: Vec<RealServer>,
+    #[serde(default, rename = "group")]
+    pub groups: Vec<Group>,
+    #[serde(default, rename = "service")]
+    pub services: Vec<Service>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eal {
+    /// Lcores as EAL's `-l`: the first is the control thread, the rest data cores.
+    pub lcores: Spanned<String>,
+    pub file_prefix: String,
+    #[serde(default)]
+    pub memory_mb: u32,
+    #[serde(default)]
+    pub in_memory: bool,
+    #[serde(default)]
+    pub no_huge: bool,
+    #[serde(default)]
+    pub vdevs: Vec<String>,
+    #[serde(default)]
+    pub pci_allow: Vec<String>,
+    pub log_level: Option<String>,
+}
+
+fn d1024() -> u16 {
+    1024
+}
+fn d_mbufs() -> u32 {
+    8191
+}
+fn d_link() -> u64 {
+    5000
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    pub device: String,
+    #[serde(default = "d1024")]
+    pub rx_descriptors: u16,
+    #[serde(default = "d1024")]
+    pub tx_descriptors: u16,
+    #[serde(default = "d_mbufs")]
+    pub mbufs: u32,
+    pub mtu: Option<u16>,
+    #[serde(default = "d_link")]
+    pub link_timeout_ms: u64,
+}
+
+/// The exception path: a TAP device whose kernel side holds the appliance's own addresses.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kernel {
+    pub device: String,
+    /// "address/prefix", one per subnet the appliance talks to itself.
+    pub addresses: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Flows {
+    /// Flows per data core.
+    pub capacity: u32,
+    /// How long an idle data core sleeps after an empty poll.
+    pub idle_sleep_us: u64,
+    /// Empty polls before a data core starts sleeping.
+    pub idle_polls: u32,
+    pub syn_timeout_s: u32,
+    pub established_timeout_s: u32,
+    pub fin_timeout_s: u32,
+    pub closed_timeout_s: u32,
+    pub udp_timeout_s: u32,
+}
+
+impl Default for Flows {
+    fn default() -> Self {
+        let t = dataplane::flow::Timeouts::default();
+        Flows {
+            capacity: 1 << 20,
+            idle_sleep_us: 50,
+            idle_polls: 100,
+            syn_timeout_s: t.syn_ms / 1000,
+            established_timeout_s: t.established_ms / 1000,
+            fin_timeout_s: t.fin_ms / 1000,
+            closed_timeout_s: t.closed_ms / 1000,
+            udp_timeout_s: t.udp_ms / 1000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub name: String,
+    #[serde(default)]
+    pub pips: Vec<Spanned<Ipv4Addr>>,
+}
+
+#[derive(Copy, Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    #[default]
+    Up,
+    Down,
+    /// No new connections; existing ones finish.
+    Disabled,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealServer {
+    pub name: Spanned<String>,
+    pub address: Ipv4Addr,
+    #[serde(default)]
+    pub max_connections: u32,
+    /// The operator's say: until health checks exist, the only one.
+    #[serde(default)]
+    pub state: ServerState,
+}
+
+#[derive(Copy, Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    RoundRobin,
+    WeightedRoundRobin,
+    LeastConnections,
+    SourceHash,
+    Maglev,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: Spanned<String>,
+    pub method: Method,
+    /// Real server names, each optionally `name:weight` (weight 1 if omitted).
+    pub members: Vec<Spanned<String>>,
+    /// A real server or another group used when no member can take a connection.
+    pub backup: Option<Spanned<String>>,
+}
+
+#[derive(Copy, Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+#[derive(Copy, Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Refuse {
+    Drop,
+    #[default]
+    Reset,
+    Unreachable,
+}
+
+#[derive(Copy, Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnServerDown {
+    Drop,
+    #[default]
+    Keep,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    pub vip: Spanned<Ipv4Addr>,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub group: Spanned<String>,
+    pub real_port: Option<u16>,
+    #[serde(default)]
+    pub refuse: Refuse,
+    #[serde(default)]
+    pub on_server_down: OnServerDown,
+}
+
+/// A group member as written: `name` or `name:weight`.
+pub fn member(spec: &str) -> Result<(&str, u32), String> {
+    match spec.split_once(':') {
+        None => Ok((spec, 1)),
+        Some((name, w)) => w.parse::<u32>().map(|w| (name, w)).map_err(|_| {
+            format!("expected `name` or `name:weight` with a whole-number weight, found {spec:?}")
+        }),
+    }
+}
+
+/// An address with its prefix length, as in "10.1.0.1/24".
+pub fn cidr(spec: &str) -> Result<(Ipv4Addr, u8), String> {
+    let bad =
+        || format!("expected an IPv4 address with a prefix length, like \"10.1.0.1/24\", found {spec:?}");
+    let (a, p) = spec.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
+    let prefix: u8 = p.parse().map_err(|_| bad())?;
+    if prefix > 32 {
+        return Err(bad());
+    }
+    Ok((addr, prefix))
+}

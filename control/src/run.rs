@@ -1,0 +1,217 @@
+//! `gslbd run`: the appliance. Configuration → EAL → ports → one data core per
+//! worker lcore → the control loop on the main lcore, until SIGINT or SIGTERM.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dataplane::counters::CoreCounters;
+use dataplane::pipeline::{Core, CoreConfig};
+use dataplane::snapshot::Publisher;
+use dataplane::wire::MacAddr;
+use dataplane::worker::Worker;
+use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig};
+
+use crate::config::{self, Config, File};
+use crate::kernel;
+use crate::snapshot::Builder;
+
+/// How a data core idles: after `polls` empty polls in a row it sleeps
+/// `sleep` between polls, so appliances can share a small machine; one
+/// packet and it polls flat out again.
+#[derive(Copy, Clone)]
+struct Idle {
+    polls: u32,
+    sleep: Duration,
+}
+
+fn data_core(mut worker: Worker<DpdkQueue>, stop: Arc<AtomicBool>, hz: u64, idle: Idle) -> i32 {
+    let start = tsc();
+    let per_ms = (hz / 1000).max(1);
+    let mut empty = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let now_ms = (tsc() - start) / per_ms;
+        if worker.poll(now_ms) == 0 {
+            empty = empty.saturating_add(1);
+            if empty >= idle.polls {
+                std::thread::sleep(idle.sleep);
+            }
+        } else {
+            empty = 0;
+        }
+    }
+    0
+}
+
+fn eal_config(f: &File) -> EalConfig {
+    EalConfig {
+        lcores: f.eal.lcores.get_ref().clone(),
+        file_prefix: f.eal.file_prefix.clone(),
+        memory_mb: f.eal.memory_mb,
+        in_memory: f.eal.in_memory,
+        no_huge: f.eal.no_huge,
+        vdevs: f.eal.vdevs.clone(),
+        pci_allow: f.eal.pci_allow.clone(),
+        log_level: f.eal.log_level.clone(),
+    }
+}
+
+fn own_addresses(f: &File) -> Vec<(Ipv4Addr, u8)> {
+    f.kernel.iter().flat_map(|k| &k.addresses).filter_map(|a| config::cidr(a.get_ref()).ok()).collect()
+}
+
+/// The neighbour entries the snapshot needs, from the kernel's table.
+fn wanted_neighbours(f: &File) -> HashMap<Ipv4Addr, MacAddr> {
+    let all = kernel::neighbours();
+    Builder::next_hops(f).into_iter().filter_map(|a| all.get(&a).map(|m| (a, *m))).collect()
+}
+
+pub fn run(path: &Path) -> Result<(), String> {
+    let mut config = Config::load(path).map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::SeqCst))
+        .map_err(|e| format!("signal handler: {e}"))?;
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .map_err(|e| format!("SIGHUP handler: {e}"))?;
+
+    let f = &config.file;
+    let eal = Eal::init(&eal_config(f)).map_err(|e| e.to_string())?;
+    let lcores = eal.worker_lcores();
+    if lcores.is_empty() {
+        return Err(format!(
+            "{}: eal.lcores {:?} leaves no data core: list the control lcore and at least one more, e.g. \"0-1\"",
+            path.display(),
+            f.eal.lcores.get_ref()
+        ));
+    }
+    let queues = lcores.len() as u16;
+    let mut pc = PortConfig::new(&f.port.device, queues);
+    pc.rx_descriptors = f.port.rx_descriptors;
+    pc.tx_descriptors = f.port.tx_descriptors;
+    pc.mbufs = f.port.mbufs;
+    pc.mtu = f.port.mtu;
+    pc.link_timeout = Duration::from_millis(f.port.link_timeout_ms);
+    let port = EthPort::open(&pc).map_err(|e| e.to_string())?;
+    let kernel_port = match &f.kernel {
+        None => None,
+        Some(k) => {
+            let mut kc = PortConfig::new(&k.device, queues);
+            kc.rx_descriptors = 256;
+            kc.tx_descriptors = 256;
+            kc.mbufs = kc.min_mbufs().max(2047);
+            let kp = EthPort::open(&kc).map_err(|e| e.to_string())?;
+            let iface = kernel::tap_iface(&f.eal.vdevs, &k.device).ok_or_else(|| {
+                format!(
+                    "kernel.device {:?} must be a net_tap vdev with an iface= argument in eal.vdevs",
+                    k.device
+                )
+            })?;
+            kernel::configure_tap(&iface, port.mac, &own_addresses(f))?;
+            Some(kp)
+        }
+    };
+
+    let mut builder = Builder::default();
+    let mut neighbours = wanted_neighbours(f);
+    let first = builder.build(f, port.mac, &neighbours).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut publisher = Publisher::new(first);
+    let idle = Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let mut counters: Vec<Arc<CoreCounters>> = Vec::new();
+    for (i, &lcore) in lcores.iter().enumerate() {
+        let cc = CoreConfig {
+            id: i as u32,
+            cores: u32::from(queues),
+            flow_capacity: f.flows.capacity,
+            seed: seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            expire_budget: 256,
+        };
+        let core = Core::with_port_share(cc, &publisher.current(), 0)
+            .map_err(|e| format!("flow table of data core {i} ({} flows): {e}", f.flows.capacity))?;
+        counters.push(core.counters.clone());
+        let queue = DpdkQueue { port: port.id, queue: i as u16, kernel: kernel_port.as_ref().map(|k| k.id) };
+        let worker = Worker::new(core, queue, publisher.subscribe());
+        let (stop, hz) = (stop.clone(), eal.tsc_hz());
+        eal.launch(lcore, move || data_core(worker, stop, hz, idle)).map_err(|e| e.to_string())?;
+    }
+    println!(
+        "gslbd {}: data port {} ({}, {}), {} data core(s) on lcores {:?}",
+        f.site.name, port.name, port.driver, port.mac, queues, lcores
+    );
+    for s in &f.services {
+        println!(
+            "  service {} {}:{}/{:?} -> group {}",
+            s.name,
+            s.vip.get_ref(),
+            s.port,
+            s.protocol,
+            s.group.get_ref()
+        );
+    }
+    if let Some(k) = &f.kernel {
+        println!("  own addresses {:?} via {}", own_addresses(f), k.device);
+    }
+
+    let mut last_solicit = Instant::now() - Duration::from_secs(10);
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50));
+        let mut changed = false;
+        if reload.swap(false, Ordering::SeqCst) {
+            match Config::load(path) {
+                Ok(c) => {
+                    println!("reloaded {}", path.display());
+                    config = c;
+                    changed = true;
+                }
+                Err(e) => eprintln!("reload refused, still running the previous configuration: {e}"),
+            }
+        }
+        let f = &config.file;
+        let now = wanted_neighbours(f);
+        if now != neighbours {
+            neighbours = now;
+            changed = true;
+        }
+        if last_solicit.elapsed() >= Duration::from_secs(1) {
+            last_solicit = Instant::now();
+            for a in Builder::next_hops(f).into_iter().filter(|a| !neighbours.contains_key(a)) {
+                kernel::solicit(a);
+            }
+        }
+        if changed {
+            match builder.build(f, port.mac, &neighbours) {
+                Ok(s) => {
+                    publisher.publish(s);
+                }
+                Err(e) => eprintln!("configuration not applied: {e}"),
+            }
+        }
+    }
+
+    println!("stopping: waiting for the data cores");
+    eal.wait_all();
+    for (i, c) in counters.iter().enumerate() {
+        let mut line = format!("data core {i}:");
+        for (name, v) in c.nonzero() {
+            line.push_str(&format!(" {name}={v}"));
+        }
+        println!("{line}");
+    }
+    for p in std::iter::once(&port).chain(kernel_port.as_ref()) {
+        let s = p.stats();
+        println!(
+            "port {}: rx {} tx {} missed {} rx_errors {} tx_errors {} no_mbuf {}",
+            p.name, s.rx_packets, s.tx_packets, s.rx_missed, s.rx_errors, s.tx_errors, s.rx_no_mbuf
+        );
+    }
+    drop(kernel_port);
+    drop(port);
+    drop(eal);
+    Ok(())
+}

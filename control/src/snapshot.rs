@@ -1,0 +1,152 @@
+//! Turning the configuration (plus what the control side has learned, like
+//! next-hop MAC addresses) into the data path's `Snapshot`.
+//!
+//! A real server keeps its index for the life of the process, so a flow that
+//! points at it stays right across reloads; a server removed from the file
+//! keeps its slot, marked down, and is never chosen again.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use dataplane::flow::Timeouts;
+use dataplane::snapshot::{
+    Backup, DownPolicy, Group, Health, Member, Method, Proto, RealServer, Refuse, Service, Snapshot,
+    SnapshotError,
+};
+use dataplane::wire::MacAddr;
+
+use crate::config::{self, File};
+
+#[derive(Default)]
+pub struct Builder {
+    /// Real servers by index, as last built.
+    servers: Vec<RealServer>,
+}
+
+impl Builder {
+    /// The index a real server named `name` has, or gets.
+    fn slot(&mut self, name: &str, addr: Ipv4Addr) -> u16 {
+        if let Some(i) = self.servers.iter().position(|s| s.name == name) {
+            return i as u16;
+        }
+        self.servers.push(RealServer {
+            name: name.to_string(),
+            addr,
+            mac: MacAddr::ZERO,
+            health: Health::Down,
+            max_conns: 0,
+        });
+        (self.servers.len() - 1) as u16
+    }
+
+    /// Every address the data path needs a next-hop MAC for.
+    pub fn next_hops(file: &File) -> Vec<Ipv4Addr> {
+        file.real_servers.iter().map(|r| r.address).collect()
+    }
+
+    pub fn build(
+        &mut self,
+        file: &File,
+        mac: MacAddr,
+        neighbours: &HashMap<Ipv4Addr, MacAddr>,
+    ) -> Result<Snapshot, SnapshotError> {
+        for s in &mut self.servers {
+            // Anything not in the file any more is never chosen again.
+            s.health = Health::Down;
+        }
+        for rs in &file.real_servers {
+            let i = usize::from(self.slot(rs.name.get_ref(), rs.address));
+            self.servers[i] = RealServer {
+                name: rs.name.get_ref().clone(),
+                addr: rs.address,
+                mac: neighbours.get(&rs.address).copied().unwrap_or(MacAddr::ZERO),
+                health: match rs.state {
+                    config::ServerState::Up => Health::Up,
+                    config::ServerState::Down => Health::Down,
+                    config::ServerState::Disabled => Health::Disabled,
+                },
+                max_conns: rs.max_connections,
+            };
+        }
+        let index = |name: &str| self.servers.iter().position(|s| s.name == name).map(|i| i as u16);
+        let group_index =
+            |name: &str| file.groups.iter().position(|g| g.name.get_ref() == name).map(|i| i as u16);
+
+        let mut s = Snapshot::new(mac);
+        s.own = file
+            .kernel
+            .iter()
+            .flat_map(|k| k.addresses.iter())
+            .filter_map(|a| config::cidr(a.get_ref()).ok().map(|(addr, _)| addr))
+            .collect();
+        s.pips = file.site.pips.iter().map(|p| *p.get_ref()).collect();
+        let f = &file.flows;
+        s.timeouts = Timeouts {
+            syn_ms: f.syn_timeout_s * 1000,
+            established_ms: f.established_timeout_s * 1000,
+            fin_ms: f.fin_timeout_s * 1000,
+            closed_ms: f.closed_timeout_s * 1000,
+            udp_ms: f.udp_timeout_s * 1000,
+        };
+        s.groups = file
+            .groups
+            .iter()
+            .map(|g| {
+                let members = g
+                    .members
+                    .iter()
+                    .filter_map(|m| config::member(m.get_ref()).ok())
+                    .filter_map(|(name, weight)| index(name).map(|server| Member { server, weight }))
+                    .collect();
+                let mut group = Group::new(g.name.get_ref().clone(), method(g.method), members);
+                group.backup = match g.backup.as_ref().map(|b| b.get_ref().as_str()) {
+                    None => Backup::None,
+                    Some(b) => index(b)
+                        .map(Backup::Server)
+                        .or_else(|| group_index(b).map(Backup::Group))
+                        .unwrap_or(Backup::None),
+                };
+                group
+            })
+            .collect();
+        s.services = file
+            .services
+            .iter()
+            .filter_map(|svc| {
+                Some(Service {
+                    name: svc.name.clone(),
+                    vip: *svc.vip.get_ref(),
+                    port: svc.port,
+                    proto: match svc.protocol {
+                        config::Protocol::Tcp => Proto::Tcp,
+                        config::Protocol::Udp => Proto::Udp,
+                    },
+                    real_port: svc.real_port.unwrap_or(svc.port),
+                    group: group_index(svc.group.get_ref())?,
+                    remotes: Vec::new(),
+                    refuse: match svc.refuse {
+                        config::Refuse::Drop => Refuse::Drop,
+                        config::Refuse::Reset => Refuse::Reset,
+                        config::Refuse::Unreachable => Refuse::Unreachable,
+                    },
+                    on_server_down: match svc.on_server_down {
+                        config::OnServerDown::Drop => DownPolicy::Drop,
+                        config::OnServerDown::Keep => DownPolicy::Keep,
+                    },
+                })
+            })
+            .collect();
+        s.real_servers = self.servers.clone();
+        s.build()
+    }
+}
+
+fn method(m: config::Method) -> Method {
+    match m {
+        config::Method::RoundRobin => Method::RoundRobin,
+        config::Method::WeightedRoundRobin => Method::WeightedRoundRobin,
+        config::Method::LeastConnections => Method::LeastConnections,
+        config::Method::SourceHash => Method::SourceHash,
+        config::Method::Maglev => Method::Maglev,
+    }
+}

@@ -1,0 +1,13 @@
+//! Everything that touches DPDK: EAL start-up, ports and their queues, and
+//! the DPDK implementation of the data path's `Port`. Typed settings in,
+//! running ports out; every failure says what was being done and why.
+
+pub mod eal;
+pub mod error;
+pub mod port;
+pub mod queue;
+
+pub use eal::{tsc, Eal, EalConfig};
+pub use error::DpdkError;
+pub use port::{EthPort, PortConfig, PortStats};
+pub use queue::{DpdkQueue, Mbuf};

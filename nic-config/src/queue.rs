@@ -1,0 +1,140 @@
+//! The DPDK implementation of the data path's `Port`: one queue pair of the
+//! data port, and the same queue of the kernel (TAP) port for the exception path.
+//!
+//! Packets are processed in the mbufs they arrived in; what the data path
+//! drops goes back to the pool in one bulk call per burst.
+
+use std::ptr::NonNull;
+
+use dataplane::port::{Burst, PacketBuf, Port, BURST};
+use dpdk_sys as sys;
+
+/// One received packet, owned by the data core until sent or freed.
+pub struct Mbuf(NonNull<sys::rte_mbuf>);
+
+// SAFETY: an mbuf belongs to whoever holds the pointer; it moves between
+// lcores only by being handed over whole (as DPDK's rings do).
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    fn into_raw(self) -> *mut sys::rte_mbuf {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+}
+
+impl PacketBuf for Mbuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        // SAFETY: a single-segment mbuf's data is data_len bytes at mtod.
+        unsafe {
+            let m = self.0.as_ptr();
+            std::slice::from_raw_parts(sys::gslbd_mtod(m), usize::from(sys::gslbd_data_len(m)))
+        }
+    }
+
+    #[inline]
+    fn room(&mut self) -> &mut [u8] {
+        // SAFETY: from mtod to the end of the buffer is ours to write.
+        unsafe {
+            let m = self.0.as_ptr();
+            std::slice::from_raw_parts_mut(sys::gslbd_mtod(m), usize::from(sys::gslbd_data_room(m)))
+        }
+    }
+
+    #[inline]
+    fn set_len(&mut self, len: usize) {
+        let room = self.room().len();
+        // SAFETY: valid mbuf; the length is clamped to its room.
+        unsafe { sys::gslbd_set_len(self.0.as_ptr(), len.min(room) as u16) };
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf.
+        unsafe { sys::gslbd_pktmbuf_free(self.0.as_ptr()) };
+    }
+}
+
+/// A data core's queues: `queue` on the data port and, if there is an
+/// exception path, the same queue on the kernel port.
+pub struct DpdkQueue {
+    pub port: u16,
+    pub queue: u16,
+    pub kernel: Option<u16>,
+}
+
+fn rx(port: u16, queue: u16, out: &mut Burst<Mbuf>) {
+    let want = BURST - out.len();
+    if want == 0 {
+        return;
+    }
+    let mut raw = [std::ptr::null_mut(); BURST];
+    // SAFETY: `raw` has room for `want` pointers.
+    let n = unsafe { sys::gslbd_rx_burst(port, queue, raw.as_mut_ptr(), want as u16) };
+    for &m in &raw[..usize::from(n)] {
+        if let Some(m) = NonNull::new(m) {
+            out.push(Mbuf(m));
+        }
+    }
+}
+
+fn tx(port: u16, queue: u16, pkts: &mut Burst<Mbuf>) -> usize {
+    let mut raw = [std::ptr::null_mut(); BURST];
+    let n = pkts.len();
+    for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
+        *slot = m.into_raw();
+    }
+    // SAFETY: the first n pointers are valid mbufs we own; the driver takes
+    // the first `sent` of them.
+    let sent = usize::from(unsafe { sys::gslbd_tx_burst(port, queue, raw.as_mut_ptr(), n as u16) });
+    if sent < n {
+        // SAFETY: the unsent tail is still ours.
+        unsafe { sys::gslbd_pktmbuf_free_bulk(raw[sent..].as_mut_ptr(), (n - sent) as u32) };
+    }
+    n - sent
+}
+
+impl Port for DpdkQueue {
+    type Buf = Mbuf;
+
+    #[inline]
+    fn rx_burst(&mut self, out: &mut Burst<Mbuf>) {
+        rx(self.port, self.queue, out);
+    }
+
+    #[inline]
+    fn tx_burst(&mut self, pkts: &mut Burst<Mbuf>) -> usize {
+        tx(self.port, self.queue, pkts)
+    }
+
+    fn to_kernel(&mut self, pkts: &mut Burst<Mbuf>) -> usize {
+        match self.kernel {
+            Some(k) => tx(k, self.queue, pkts),
+            None => {
+                let n = pkts.len();
+                self.free(pkts);
+                n
+            }
+        }
+    }
+
+    fn kernel_burst(&mut self, out: &mut Burst<Mbuf>) {
+        if let Some(k) = self.kernel {
+            rx(k, self.queue, out);
+        }
+    }
+
+    #[inline]
+    fn free(&mut self, pkts: &mut Burst<Mbuf>) {
+        let mut raw = [std::ptr::null_mut(); BURST];
+        let n = pkts.len();
+        for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
+            *slot = m.into_raw();
+        }
+        // SAFETY: n owned mbufs.
+        unsafe { sys::gslbd_pktmbuf_free_bulk(raw.as_mut_ptr(), n as u32) };
+    }
+}
