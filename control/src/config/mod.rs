@@ -3,6 +3,8 @@
 
 mod check;
 mod error;
+#[cfg(test)]
+mod tests;
 
 pub use error::ConfigError;
 

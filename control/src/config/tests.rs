@@ -1,0 +1,138 @@
+//! Every kind of mistake is reported at its line, saying what was expected.
+
+use std::path::Path;
+
+use super::{Config, ConfigError};
+
+const GOOD: &str = r#"
+[eal]
+lcores = "0-1"
+file_prefix = "t"
+vdevs = ["net_af_packet0,iface=x", "net_tap0,iface=k"]
+
+[port]
+device = "net_af_packet0"
+
+[kernel]
+device = "net_tap0"
+addresses = ["10.1.0.1/24"]
+
+[site]
+name = "t"
+pips = ["192.0.2.200"]
+
+[[real_server]]
+name = "a"
+address = "10.1.0.11"
+
+[[real_server]]
+name = "b"
+address = "10.1.0.12"
+
+[[group]]
+name = "g"
+method = "weighted_round_robin"
+members = ["a:3", "b"]
+
+[[service]]
+name = "http"
+vip = "192.0.2.10"
+port = 80
+protocol = "tcp"
+group = "g"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("site.toml"), text)
+}
+
+fn error(text: &str) -> ConfigError {
+    parse(text).expect_err("should be refused")
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle in text") + 1
+}
+
+#[test]
+fn the_shipped_examples_are_valid() {
+    for f in ["../examples/site1.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
+        Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let c = parse(GOOD).expect("valid");
+    assert_eq!(c.file.flows.capacity, 1 << 20, "defaults apply");
+}
+
+#[test]
+fn an_unknown_key_is_named_at_its_line() {
+    let text = GOOD.replace("port = 80", "port = 80\ncolour = \"blue\"");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "colour"), "{e}");
+    assert!(e.message.contains("unknown field `colour`"), "{e}");
+    assert!(e.to_string().starts_with(&format!("site.toml:{}:", e.line)), "{e}");
+}
+
+#[test]
+fn a_bad_address_says_what_was_expected() {
+    let text = GOOD.replace("address = \"10.1.0.12\"", "address = \"10.1.0.300\"");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "10.1.0.300"), "{e}");
+    assert!(e.message.contains("IPv4 address") || e.message.contains("invalid"), "{e}");
+}
+
+#[test]
+fn a_group_naming_a_missing_server_is_refused() {
+    let text = GOOD.replace("members = [\"a:3\", \"b\"]", "members = [\"a:3\", \"c\"]");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "members"), "{e}");
+    assert!(e.message.contains("\"c\", which is not defined (expected one of: a, b)"), "{e}");
+}
+
+#[test]
+fn a_weight_must_be_a_number() {
+    let e = error(&GOOD.replace("\"a:3\"", "\"a:x\""));
+    assert!(e.message.contains("`name:weight`"), "{e}");
+}
+
+#[test]
+fn a_duplicate_service_is_refused_at_the_second() {
+    let text = format!("{GOOD}\n[[service]]\nname = \"again\"\nvip = \"192.0.2.10\"\nport = 80\nprotocol = \"tcp\"\ngroup = \"g\"\n");
+    let e = error(&text);
+    assert_eq!(e.line, text.lines().count() - 3, "{e}");
+    assert!(e.message.contains("a second service on 192.0.2.10:80/tcp"), "{e}");
+}
+
+#[test]
+fn an_address_cannot_be_both_pip_and_vip() {
+    let e = error(&GOOD.replace("vip = \"192.0.2.10\"", "vip = \"192.0.2.200\""));
+    assert!(e.message.contains("VIP 192.0.2.200 is already a PIP"), "{e}");
+}
+
+#[test]
+fn an_unknown_method_lists_the_known_ones() {
+    let text = GOOD.replace("weighted_round_robin", "fastest");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "fastest"));
+    assert!(e.message.contains("round_robin") && e.message.contains("maglev"), "{e}");
+}
+
+#[test]
+fn an_own_address_needs_a_prefix() {
+    let text = GOOD.replace("10.1.0.1/24", "10.1.0.1");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "addresses"));
+    assert!(e.message.contains("prefix length"), "{e}");
+}
+
+#[test]
+fn a_missing_section_is_named() {
+    let e = error(&GOOD.replace("[port]\ndevice = \"net_af_packet0\"", ""));
+    assert!(e.message.contains("missing field `port`"), "{e}");
+}
+
+#[test]
+fn a_missing_file_is_an_error_not_a_panic() {
+    let e = Config::load(Path::new("/nonexistent/gslbd.toml")).expect_err("missing");
+    assert!(e.to_string().contains("cannot read"), "{e}");
+}
