@@ -81,6 +81,8 @@ named_enum! {
         TxFull = "tx_full",
         /// The exception path (to the kernel) was full.
         ExceptionFull = "exception_full",
+        /// Another data core's hand-off ring was full.
+        HandoffFull = "handoff_full",
     }
 }
 
@@ -104,6 +106,10 @@ named_enum! {
         /// New connections sent to a backup server or group.
         BackupUsed = "backup_used",
         SnapshotUpdates = "snapshot_updates",
+        /// Given to the data core that owns the packet's flow.
+        HandedOff = "handed_off",
+        /// Received from another data core.
+        HandedIn = "handed_in",
     }
 }
 

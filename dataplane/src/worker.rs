@@ -4,6 +4,11 @@
 //! `poll` is one iteration; the caller (a DPDK lcore, a thread, a test) loops
 //! on it, backing off when it returns 0. The snapshot is refreshed only between
 //! bursts, so every packet of a burst sees one consistent state.
+//!
+//! With several data cores, a packet may arrive on a core that does not own
+//! its flow (the NIC spreads by its own hash, or cannot spread at all); it is
+//! handed to the owner through the port's lock-free rings. `Core::owner` is
+//! the rule.
 
 use crate::counters::{DropReason, Event};
 use crate::pipeline::{Action, Core, Prepared};
@@ -18,6 +23,8 @@ pub struct Worker<P: Port> {
     tx: Burst<P::Buf>,
     kernel: Burst<P::Buf>,
     dropped: Burst<P::Buf>,
+    /// Packets for each other data core (those whose flows it owns).
+    handoff: Vec<Burst<P::Buf>>,
     /// Per-packet state between the pipeline's passes, reused every burst.
     prepared: [Prepared; BURST],
     done: [Option<Action>; BURST],
@@ -25,6 +32,7 @@ pub struct Worker<P: Port> {
 
 impl<P: Port> Worker<P> {
     pub fn new(core: Core, port: P, snapshot: Subscriber) -> Worker<P> {
+        let cores = core.config.cores.max(1);
         Worker {
             core,
             port,
@@ -33,6 +41,7 @@ impl<P: Port> Worker<P> {
             tx: Burst::new(),
             kernel: Burst::new(),
             dropped: Burst::new(),
+            handoff: (0..cores).map(|_| Burst::new()).collect(),
             prepared: [Prepared::default(); BURST],
             done: [None; BURST],
         }
@@ -42,29 +51,59 @@ impl<P: Port> Worker<P> {
         &self.snapshot
     }
 
-    /// One iteration: returns how many packets were received (from the wire
-    /// and from the kernel), so the caller knows when it is idle.
-    ///
-    /// A burst goes through the pipeline in three passes, so the cache misses
-    /// of one packet overlap with the work on the others: parse every packet
-    /// and start fetching its index bucket; look every flow up and start
-    /// fetching its entry; then translate each.
+    /// One iteration: returns how many packets came in (handed over by other
+    /// data cores, from the wire, from the kernel), so the caller knows when
+    /// it is idle.
     pub fn poll(&mut self, now_ms: u64) -> usize {
         if self.snapshot.refresh() {
             self.core.on_snapshot(self.snapshot.get());
         }
+        // Packets other cores passed here are ours by the ownership rule:
+        // they are never passed on again, so nothing can bounce.
+        self.port.handed(&mut self.rx);
+        let handed = self.rx.len();
+        if handed > 0 {
+            self.core.counters.add(Event::HandedIn, handed as u64);
+            self.burst(false, now_ms);
+        }
+
         self.port.rx_burst(&mut self.rx);
         let received = self.rx.len();
-        let snap = self.snapshot.get();
         let counters = &self.core.counters;
         counters.add(Event::RxPackets, received as u64);
         counters.add(Event::RxBytes, self.rx.iter().map(|b| b.data().len() as u64).sum());
+        self.burst(self.handoff.len() > 1, now_ms);
 
+        // The kernel's own packets (ARP, health checks, DNS answers) leave
+        // through the data port untouched.
+        self.port.kernel_burst(&mut self.tx);
+        let from_kernel = self.tx.len();
+        self.flush();
+
+        self.core.expire(now_ms);
+        handed + received + from_kernel
+    }
+
+    /// Runs the burst in `rx` through the pipeline in three passes, so the
+    /// cache misses of one packet overlap with the work on the others: parse
+    /// every packet and start fetching its index bucket; look every flow up
+    /// and start fetching its entry; then translate each. With `steer`, a
+    /// packet whose flow another core owns is handed to it after parsing.
+    fn burst(&mut self, steer: bool, now_ms: u64) {
+        let snap = self.snapshot.get();
+        let n = self.rx.len();
+        let me = self.core.config.id;
         for (i, buf) in self.rx.iter_mut().enumerate() {
             let len = buf.data().len();
             self.done[i] = self.core.parse(snap, buf.room(), len, &mut self.prepared[i]);
+            if steer && self.done[i].is_none() {
+                let owner = self.core.owner(snap, &self.prepared[i]);
+                if owner != me {
+                    self.done[i] = Some(Action::Handoff(owner as u16));
+                }
+            }
         }
-        for i in 0..received {
+        for i in 0..n {
             if self.done[i].is_none() {
                 self.core.resolve(&mut self.prepared[i]);
             }
@@ -86,18 +125,13 @@ impl<P: Port> Worker<P> {
                 }
                 Action::Kernel => self.kernel.push(buf),
                 Action::Drop(_) => self.dropped.push(buf),
+                Action::Handoff(to) => match self.handoff.get_mut(usize::from(to)) {
+                    Some(h) => h.push(buf),
+                    None => self.dropped.push(buf),
+                },
             }
         }
         self.flush();
-
-        // The kernel's own packets (ARP, health checks, DNS answers) leave
-        // through the data port untouched.
-        self.port.kernel_burst(&mut self.tx);
-        let from_kernel = self.tx.len();
-        self.flush();
-
-        self.core.expire(now_ms);
-        received + from_kernel
     }
 
     fn flush(&mut self) {
@@ -123,6 +157,12 @@ impl<P: Port> Worker<P> {
         }
         if !self.dropped.is_empty() {
             self.port.free(&mut self.dropped);
+        }
+        for (to, pkts) in self.handoff.iter_mut().enumerate() {
+            if !pkts.is_empty() {
+                let lost = self.port.handoff(to as u32, pkts);
+                c.count_drops(DropReason::HandoffFull, lost as u64);
+            }
         }
     }
 }

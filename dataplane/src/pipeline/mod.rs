@@ -32,6 +32,8 @@ pub enum Action {
     /// Hand it to the kernel: traffic for the appliance's own address.
     Kernel,
     Drop(DropReason),
+    /// Give it to the data core that owns its flow (only with several cores).
+    Handoff(u16),
 }
 
 /// Fixed parameters of one data core.
@@ -150,6 +152,7 @@ impl Core {
     pub fn count(&self, action: Action) {
         match action {
             Action::Tx(_) => {}
+            Action::Handoff(_) => self.counters.inc(Event::HandedOff),
             Action::Kernel => self.counters.inc(Event::ExceptionPackets),
             Action::Drop(r) => self.counters.count_drop(r),
         }
@@ -230,6 +233,28 @@ impl Core {
                 _ => Action::Drop(DropReason::UnsupportedProtocol),
             }),
         }
+    }
+
+    /// The data core that owns the flow of a parsed TCP or UDP packet, by a
+    /// rule every core computes alike and both directions of a flow agree on:
+    /// a reply to a PIP belongs to the core that owns that PIP port (ports
+    /// are shared out by `port % cores`); anything else belongs to the core
+    /// its client endpoint hashes to (the source of a packet to a VIP, the
+    /// destination of a real server's reply).
+    #[inline]
+    pub fn owner(&self, snap: &Snapshot, p: &Prepared) -> u32 {
+        let n = self.config.cores.max(1);
+        if n == 1 {
+            return 0;
+        }
+        let t = &p.key.tuple;
+        let client = match snap.addr_kind(t.dst) {
+            Some(AddrKind::Pip(_)) => return u32::from(t.dport) % n,
+            Some(AddrKind::Vip) => (t.src, t.sport),
+            _ => (t.dst, t.dport),
+        };
+        let h = crate::hash::mum(u64::from(client.0) << 16 | u64::from(client.1), 0x9e37_79b9_7f4a_7c15);
+        ((h >> 32) as u32) % n
     }
 
     /// Second stage: finds the packet's likely flow by signature alone (its

@@ -5,6 +5,9 @@
 //! side) copy to and from `Vec`s.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
 
 use super::{Burst, PacketBuf, Port};
 
@@ -57,6 +60,9 @@ pub struct MemoryPort {
     kernel_tx: VecDeque<MemBuf>,
     /// Most packets the transmit side holds before it reports a full queue.
     tx_limit: usize,
+    /// With several data cores: this core's index and every core's hand-off
+    /// ring (lock-free, bounded).
+    rings: Option<(usize, Arc<[ArrayQueue<MemBuf>]>)>,
 }
 
 impl MemoryPort {
@@ -68,7 +74,20 @@ impl MemoryPort {
             kernel_rx: VecDeque::with_capacity(buffers),
             kernel_tx: VecDeque::with_capacity(buffers),
             tx_limit: buffers,
+            rings: None,
         }
+    }
+
+    /// Ports for `cores` data cores that hand packets to each other.
+    pub fn group(cores: usize, buffers: usize) -> Vec<MemoryPort> {
+        let rings: Arc<[ArrayQueue<MemBuf>]> = (0..cores).map(|_| ArrayQueue::new(1024)).collect();
+        (0..cores)
+            .map(|me| {
+                let mut p = MemoryPort::new(buffers);
+                p.rings = Some((me, rings.clone()));
+                p
+            })
+            .collect()
     }
 
     /// Makes the transmit queue refuse packets beyond `limit` waiting ones.
@@ -162,5 +181,30 @@ impl Port for MemoryPort {
 
     fn free(&mut self, pkts: &mut Burst<MemBuf>) {
         self.pool.extend(pkts.drain(..));
+    }
+
+    fn handoff(&mut self, to: u32, pkts: &mut Burst<MemBuf>) -> usize {
+        let mut lost = 0;
+        for b in pkts.drain(..) {
+            let refused = match self.rings.as_ref().and_then(|(_, rings)| rings.get(to as usize)) {
+                Some(ring) => ring.push(b),
+                None => Err(b),
+            };
+            if let Err(b) = refused {
+                self.pool.push(b);
+                lost += 1;
+            }
+        }
+        lost
+    }
+
+    fn handed(&mut self, out: &mut Burst<MemBuf>) {
+        let Some((me, rings)) = &self.rings else { return };
+        while !out.is_full() {
+            match rings[*me].pop() {
+                Some(b) => out.push(b),
+                None => break,
+            }
+        }
     }
 }

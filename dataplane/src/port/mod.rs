@@ -45,4 +45,19 @@ pub trait Port {
 
     /// Returns dropped packets' buffers to their pool, leaving `pkts` empty.
     fn free(&mut self, pkts: &mut Burst<Self::Buf>);
+
+    /// Hands packets to data core `to`, which owns their flows, leaving `pkts`
+    /// empty; returns how many were freed for lack of room. Only ports of
+    /// more than one data core are asked to.
+    fn handoff(&mut self, to: u32, pkts: &mut Burst<Self::Buf>) -> usize {
+        let _ = to;
+        let n = pkts.len();
+        self.free(pkts);
+        n
+    }
+
+    /// Appends packets other data cores handed to this one.
+    fn handed(&mut self, out: &mut Burst<Self::Buf>) {
+        let _ = out;
+    }
 }
