@@ -53,7 +53,7 @@ fn main() {
         .allowlist_var("RTE_ETH_(MQ_RX_RSS|MQ_RX_NONE|MQ_TX_NONE|LINK_UP|LINK_DOWN|RETA_GROUP_SIZE)")
         .allowlist_var("RTE_(MBUF_DEFAULT_BUF_SIZE|MAX_ETHPORTS|MAX_LCORE|ETH_NAME_MAX_LEN|PROC_PRIMARY)")
         .allowlist_var("RTE_ETH_(RX|TX)_OFFLOAD_.*")
-        .allowlist_var("RTE_RING_F_.*|SOCKET_ID_ANY|RTE_ETHER_ADDR_LEN")
+        .allowlist_var("RING_F_.*|SOCKET_ID_ANY|RTE_ETHER_ADDR_LEN")
         // Packed types bindgen cannot lay out (DPDK 22.11); gslbd never touches them.
         .opaque_type("rte_l2tpv2_combined_msg_hdr")
         .opaque_type("rte_gtp_psc_generic_hdr")

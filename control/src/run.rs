@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use dataplane::counters::CoreCounters;
 use dataplane::pipeline::{Core, CoreConfig};
+use dataplane::rss::{Rss, Toeplitz};
 use dataplane::snapshot::Publisher;
 use dataplane::wire::MacAddr;
 use dataplane::worker::Worker;
-use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig};
+use nic_config::port::RSS_KEY;
+use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig, Rings};
 
 use crate::config::{self, Config, File};
 use crate::kernel;
@@ -123,6 +125,11 @@ pub fn run(path: &Path) -> Result<(), String> {
     let idle = Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
     let seed =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let rings = if queues > 1 {
+        Some(Rings::new(usize::from(queues), 4096).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     let mut counters: Vec<Arc<CoreCounters>> = Vec::new();
     for (i, &lcore) in lcores.iter().enumerate() {
         let cc = CoreConfig {
@@ -132,10 +139,21 @@ pub fn run(path: &Path) -> Result<(), String> {
             seed: seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             expire_budget: 256,
         };
-        let core = Core::with_port_share(cc, &publisher.current(), 0)
+        let mut core = Core::with_port_share(cc, &publisher.current(), 0)
             .map_err(|e| format!("flow table of data core {i} ({} flows): {e}", f.flows.capacity))?;
+        // A device with a redirection table hashes with the key we gave it
+        // (Toeplitz): PIP ports are then chosen so replies land here. Devices
+        // without one (virtual ones) rely on the hand-off rings.
+        if !port.reta.is_empty() {
+            core.rss = Toeplitz::new(&RSS_KEY).map(|toeplitz| Rss { toeplitz, reta: port.reta.clone() });
+        }
         counters.push(core.counters.clone());
-        let queue = DpdkQueue { port: port.id, queue: i as u16, kernel: kernel_port.as_ref().map(|k| k.id) };
+        let queue = DpdkQueue {
+            port: port.id,
+            queue: i as u16,
+            kernel: kernel_port.as_ref().map(|k| k.id),
+            rings: rings.clone(),
+        };
         let worker = Worker::new(core, queue, publisher.subscribe());
         let (stop, hz) = (stop.clone(), eal.tsc_hz());
         eal.launch(lcore, move || data_core(worker, stop, hz, idle)).map_err(|e| e.to_string())?;
@@ -210,6 +228,7 @@ pub fn run(path: &Path) -> Result<(), String> {
             p.name, s.rx_packets, s.tx_packets, s.rx_missed, s.rx_errors, s.tx_errors, s.rx_no_mbuf
         );
     }
+    drop(rings);
     drop(kernel_port);
     drop(port);
     drop(eal);

@@ -80,6 +80,21 @@ impl PipPools {
         None
     }
 
+    /// Like `alloc`, but prefers a port for which `want(pip, port)` holds,
+    /// looking at up to `probes` free ports (those passed over go to the back
+    /// of their queue). Falls back to any port: the caller copes with a
+    /// port that is merely second best.
+    pub fn alloc_where(&mut self, mut want: impl FnMut(u8, u16) -> bool, probes: usize) -> Option<(u8, u16)> {
+        for _ in 0..probes {
+            let (pip, port) = self.alloc()?;
+            if want(pip, port) {
+                return Some((pip, port));
+            }
+            self.free(pip, port);
+        }
+        self.alloc()
+    }
+
     #[inline]
     pub fn free(&mut self, pip: u8, port: u16) {
         if let Some(r) = self.rings.get_mut(usize::from(pip)) {
@@ -147,6 +162,17 @@ mod tests {
         let a = p.alloc().expect("port").0;
         let b = p.alloc().expect("port").0;
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_preferred_port_is_found_when_there_is_one() {
+        let mut p = PipPools::new(&[PIP_A, PIP_B], |_, port| port < 1100);
+        let got = p.alloc_where(|pip, port| pip == 1 && port % 7 == 3, 64).expect("port");
+        assert_eq!((got.0, got.1 % 7), (1, 3));
+        // None qualifies: still a port, and nothing is lost.
+        let before = p.available();
+        assert!(p.alloc_where(|_, _| false, 8).is_some());
+        assert_eq!(p.available(), before - 1);
     }
 
     #[test]

@@ -140,3 +140,57 @@ fn flows_stay_with_their_owner_whatever_queue_packets_arrive_on() {
         assert_eq!(w.core.counters.total_drops(), 0, "{:?}", w.core.counters.nonzero());
     }
 }
+
+#[test]
+fn with_a_predictable_nic_hash_proxied_replies_land_on_their_owner() {
+    use dataplane::rss::{Rss, Toeplitz};
+    const KEY: [u8; 40] = [
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0,
+        0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42,
+        0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    ];
+    let rss = || Rss { toeplitz: Toeplitz::new(&KEY).expect("key"), reta: (0..128).map(|i| i % 2).collect() };
+    let nic = rss();
+    let nic_queue = |f: &[u8]| {
+        let s = Summary::parse(f).expect("TCP");
+        usize::from(nic.queue(*s.src.ip(), *s.dst.ip(), s.src.port(), s.dst.port()).expect("reta"))
+    };
+    let mut snap = seed::snapshot(&SITE1, &SITE2, Method::RoundRobin);
+    snap.real_servers.iter_mut().for_each(|r| r.health = Health::Down);
+    let snap = snap.build().expect("snapshot");
+    let publisher = Publisher::new(snap.clone());
+    let mut workers: Vec<Worker<MemoryPort>> = MemoryPort::group(CORES, 4096)
+        .into_iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let cfg = CoreConfig {
+                id: i as u32,
+                cores: CORES as u32,
+                flow_capacity: 4096,
+                ..CoreConfig::default()
+            };
+            let mut core = Core::with_port_share(cfg, &snap, 0).expect("memory");
+            core.rss = Some(rss());
+            Worker::new(core, port, publisher.subscribe())
+        })
+        .collect();
+    let vip = SITE1.vip_port(HTTP);
+    for i in 0..200 {
+        let f = tcp(CLIENT_MAC, SITE1.mac, SocketAddrV4::new(CLIENT, 40_000 + i), vip, SYN, 1, 0, b"");
+        assert!(workers[nic_queue(&f)].port.inject(&f));
+    }
+    run(&mut workers, 10);
+    let out = sent(&mut workers);
+    assert_eq!(out.len(), 200);
+    let handed_before: u64 = workers.iter().map(|w| w.core.counters.event(Event::HandedIn)).sum();
+    for s in &out {
+        let reply = tcp(SITE2.mac, SITE1.mac, s.dst, s.src, SYN | ACK, 9, 2, b"");
+        assert!(workers[nic_queue(&reply)].port.inject(&reply));
+    }
+    run(&mut workers, 20);
+    let back = sent(&mut workers);
+    assert_eq!(back.len(), 200);
+    assert!(back.iter().all(|s| s.src == vip && *s.dst.ip() == CLIENT && s.checksums_ok));
+    let handed_after: u64 = workers.iter().map(|w| w.core.counters.event(Event::HandedIn)).sum();
+    assert_eq!(handed_after, handed_before, "no proxied reply needed a hand-off");
+}

@@ -39,7 +39,13 @@ impl EalConfig {
     pub fn args(&self) -> Vec<String> {
         let mut a = vec!["gslbd".to_string()];
         if !self.lcores.is_empty() {
-            a.extend(["-l".into(), self.lcores.clone()]);
+            // "0-1" is a plain lcore list (-l); "0@0,(1,2)@1" maps lcores to
+            // CPUs (--lcores), e.g. two data cores sharing one CPU.
+            if self.lcores.contains('@') || self.lcores.contains('(') {
+                a.push(format!("--lcores={}", self.lcores));
+            } else {
+                a.extend(["-l".into(), self.lcores.clone()]);
+            }
         }
         if !self.file_prefix.is_empty() {
             a.push(format!("--file-prefix={}", self.file_prefix));
@@ -197,6 +203,12 @@ mod tests {
                 "--no-pci"
             ]
         );
+    }
+
+    #[test]
+    fn lcore_to_cpu_maps_use_the_long_option() {
+        let c = EalConfig { lcores: "0@0,1@1,2@1".into(), ..EalConfig::default() };
+        assert_eq!(c.args()[1], "--lcores=0@0,1@1,2@1");
     }
 
     #[test]

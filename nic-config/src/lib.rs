@@ -6,8 +6,10 @@ pub mod eal;
 pub mod error;
 pub mod port;
 pub mod queue;
+pub mod rings;
 
 pub use eal::{tsc, Eal, EalConfig};
 pub use error::DpdkError;
 pub use port::{EthPort, PortConfig, PortStats};
 pub use queue::{DpdkQueue, Mbuf};
+pub use rings::Rings;

@@ -5,9 +5,12 @@
 //! drops goes back to the pool in one bulk call per burst.
 
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use dataplane::port::{Burst, PacketBuf, Port, BURST};
 use dpdk_sys as sys;
+
+use crate::rings::Rings;
 
 /// One received packet, owned by the data core until sent or freed.
 pub struct Mbuf(NonNull<sys::rte_mbuf>);
@@ -59,11 +62,13 @@ impl Drop for Mbuf {
 }
 
 /// A data core's queues: `queue` on the data port and, if there is an
-/// exception path, the same queue on the kernel port.
+/// exception path, the same queue on the kernel port; with several data
+/// cores, the hand-off rings (this core's is number `queue`).
 pub struct DpdkQueue {
     pub port: u16,
     pub queue: u16,
     pub kernel: Option<u16>,
+    pub rings: Option<Arc<Rings>>,
 }
 
 fn rx(port: u16, queue: u16, out: &mut Burst<Mbuf>) {
@@ -124,6 +129,39 @@ impl Port for DpdkQueue {
     fn kernel_burst(&mut self, out: &mut Burst<Mbuf>) {
         if let Some(k) = self.kernel {
             rx(k, self.queue, out);
+        }
+    }
+
+    fn handoff(&mut self, to: u32, pkts: &mut Burst<Mbuf>) -> usize {
+        let Some(ring) = self.rings.as_ref().and_then(|r| r.get(to as usize)) else {
+            let n = pkts.len();
+            self.free(pkts);
+            return n;
+        };
+        let mut raw = [std::ptr::null_mut(); BURST];
+        let n = pkts.len();
+        for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
+            *slot = m.into_raw().cast::<std::ffi::c_void>();
+        }
+        // SAFETY: n owned mbufs; the ring takes the first `queued`.
+        let queued = unsafe { sys::gslbd_ring_enqueue_burst(ring, raw.as_ptr(), n as u32) } as usize;
+        if queued < n {
+            // SAFETY: the rest are still ours.
+            unsafe { sys::gslbd_pktmbuf_free_bulk(raw[queued..].as_mut_ptr().cast(), (n - queued) as u32) };
+        }
+        n - queued
+    }
+
+    fn handed(&mut self, out: &mut Burst<Mbuf>) {
+        let Some(ring) = self.rings.as_ref().and_then(|r| r.get(usize::from(self.queue))) else { return };
+        let want = BURST - out.len();
+        let mut raw = [std::ptr::null_mut(); BURST];
+        // SAFETY: room for `want` pointers; only this core dequeues its ring.
+        let n = unsafe { sys::gslbd_ring_dequeue_burst(ring, raw.as_mut_ptr(), want as u32) } as usize;
+        for &m in &raw[..n] {
+            if let Some(m) = NonNull::new(m.cast::<sys::rte_mbuf>()) {
+                out.push(Mbuf(m));
+            }
         }
     }
 

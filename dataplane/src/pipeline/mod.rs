@@ -18,6 +18,7 @@ use std::sync::Arc;
 use crate::counters::{CoreCounters, DropReason, Event};
 use crate::flow::{Dir, Flow, FlowKey, FlowTable, Hit, Path, State};
 use crate::pip::PipPools;
+use crate::rss::Rss;
 use crate::select::Selector;
 use crate::snapshot::{AddrKind, DownPolicy, Health, Snapshot};
 use crate::wire::ipv4::protocol;
@@ -60,6 +61,9 @@ pub struct Core {
     pub pips: PipPools,
     pub select: Selector,
     pub counters: Arc<CoreCounters>,
+    /// The device's RSS, when its hash can be predicted: PIP ports are then
+    /// chosen so the NIC itself steers replies to this core.
+    pub rss: Option<Rss>,
 }
 
 /// A TCP or UDP packet between the stages of the burst pipeline: its headers
@@ -109,6 +113,7 @@ impl Core {
             pips: PipPools::new(&snap.pips, owns_port),
             select,
             counters: Arc::new(CoreCounters::default()),
+            rss: None,
         })
     }
 
@@ -126,7 +131,7 @@ impl Core {
 
     /// Ages flows due by `now_ms`, giving back their ports and connection slots.
     pub fn expire(&mut self, now_ms: u64) -> usize {
-        let Core { flows, pips, select, counters, config } = self;
+        let Core { flows, pips, select, counters, config, .. } = self;
         flows.expire(now_ms, config.expire_budget, |f| release(pips, select, counters, f, true))
     }
 

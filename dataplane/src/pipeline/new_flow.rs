@@ -58,7 +58,17 @@ pub(super) fn handle(
             next_hop: rs.mac,
         }
     } else if let Some((i, remote)) = svc.remotes.iter().enumerate().find(|(_, r)| snap.remote_available(r)) {
-        let Some((pip, port)) = core.pips.alloc() else {
+        let me = core.config.id as u16;
+        let allocated = match &core.rss {
+            // Replies come from the remote VIP to PIP:port; pick a port whose
+            // reply the NIC's hash sends to this core (expected: one try per queue).
+            Some(rss) => core.pips.alloc_where(
+                |pip, port| rss.queue(remote.vip, snap.pips[usize::from(pip)], remote.port, port) == Some(me),
+                8 * core.config.cores as usize,
+            ),
+            None => core.pips.alloc(),
+        };
+        let Some((pip, port)) = allocated else {
             return Action::Drop(DropReason::PipExhausted);
         };
         Plan {
