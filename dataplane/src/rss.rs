@@ -86,7 +86,9 @@ mod tests {
     ];
 
     /// (destination, destination port, source, source port, IPv4+TCP hash).
-    const VECTORS: [([u8; 4], u16, [u8; 4], u16, u32); 5] = [
+    type Vector = ([u8; 4], u16, [u8; 4], u16, u32);
+
+    const VECTORS: [Vector; 5] = [
         ([161, 142, 100, 80], 1766, [66, 9, 149, 187], 2794, 0x51cc_c178),
         ([65, 69, 140, 83], 4739, [199, 92, 111, 2], 14230, 0xc626_b0ea),
         ([12, 22, 207, 184], 38024, [24, 19, 198, 95], 12898, 0x5c2b_394a),
