@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, every unit and
-# integration test of the workspace, and a bounded fuzzing run of the data path.
+# The whole test suite, as CI runs it: formatting, lints, a bounded fuzzing run
+# of the data path, the end-to-end test on DPDK in network namespaces (root and
+# hugepages: see scripts/hugepages.sh), and every unit and integration test.
 #   FUZZ_SECONDS  how long the fuzzer runs (default 60)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,11 +20,13 @@ if ! FUZZ_SECONDS="${FUZZ_SECONDS:-60}" fuzz/run.sh >"$log" 2>&1; then
 fi
 grep -E "DONE|stat::number_of_executed_units|stat::average_exec_per_sec" "$log" || tail -n 5 "$log"
 rm -f "$log"
-echo "== cargo test"
 log="$(mktemp)"
-cargo test --workspace 2>&1 | tee "$log"
+echo "== end to end on DPDK, in network namespaces"
+tests/e2e-site.sh 2>&1 | tee "$log"
+echo "== cargo test"
+cargo test --workspace 2>&1 | tee -a "$log"
 # One closing line for the whole run: cargo prints a result line per test
 # binary, the last of which (doc tests) is often empty.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' \
-    <(sed 's/;//g' "$log")
+awk '/^test result:/ { p += $4; f += $6 } /^e2e-site: [0-9]+ passed/ { p += $2; f += $4 }
+     END { printf "tests: %d passed, %d failed\n", p, f }' <(sed 's/[;,]//g' "$log")
 rm -f "$log"

@@ -16,6 +16,7 @@ use dataplane::wire::MacAddr;
 use dataplane::worker::Worker;
 use nic_config::port::RSS_KEY;
 use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig, Rings};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::config::{self, Config, File};
 use crate::kernel;
@@ -73,13 +74,13 @@ fn wanted_neighbours(f: &File) -> HashMap<Ipv4Addr, MacAddr> {
 
 pub fn run(path: &Path) -> Result<(), String> {
     let mut config = Config::load(path).map_err(|e| e.to_string())?;
+    // SIGINT and SIGTERM stop, SIGHUP reloads. (signal-hook rather than
+    // ctrlc: ctrlc's "termination" feature also takes SIGHUP as a stop.)
     let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::SeqCst))
-        .map_err(|e| format!("signal handler: {e}"))?;
     let reload = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
-        .map_err(|e| format!("SIGHUP handler: {e}"))?;
+    for (sig, flag) in [(SIGINT, &stop), (SIGTERM, &stop), (SIGHUP, &reload)] {
+        signal_hook::flag::register(sig, Arc::clone(flag)).map_err(|e| format!("signal handler: {e}"))?;
+    }
 
     let f = &config.file;
     let eal = Eal::init(&eal_config(f)).map_err(|e| e.to_string())?;

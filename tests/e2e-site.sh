@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# End to end on DPDK, in network namespaces: gslbd (net_af_packet on the lab's
+# segment, net_tap for its own addresses) in front of real servers, with
+# ordinary Linux clients. Checks, in order:
+#   1. HTTP requests to the VIP are spread over both web servers (curl);
+#   2. POP3 through the VIP retrieves the known message (curl, dovecot);
+#   3. the appliance's own address answers ping and reaches a TCP listener
+#      in the kernel behind it (the exception path);
+#   4. a web server's process stopped and the server marked down (SIGHUP
+#      reload) moves every new request to the other;
+#   5. SIGTERM stops gslbd with exit 0, final counters, no hugepage files.
+# Needs root, hugepages (scripts/hugepages.sh) and the lab's packages
+# (scripts/install-deps.sh). Prints "e2e-site: N passed, M failed".
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "e2e-site: SKIPPED — needs root (network namespaces, DPDK)" >&2
+    exit 0
+fi
+if [ "$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)" -lt 128 ] || ! mountpoint -q /dev/hugepages; then
+    echo "e2e-site: FAILED — no hugepages: run scripts/hugepages.sh first" >&2
+    exit 1
+fi
+
+passed=0
+failed=0
+ok() { echo "e2e-site: ok   $*"; passed=$((passed + 1)); }
+bad() { echo "e2e-site: FAIL $*"; failed=$((failed + 1)); }
+
+cargo build --release -q -p gslbd || exit 1
+bin=target/release/gslbd
+work="$(mktemp -d)"
+cp examples/site1.toml "$work/site1.toml"
+gslbd_pid=""
+listener_pid=""
+cleanup() {
+    [ -n "$gslbd_pid" ] && kill "$gslbd_pid" 2>/dev/null && wait "$gslbd_pid" 2>/dev/null
+    [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null
+    scripts/lab.sh down >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+scripts/lab.sh up >"$work/lab.log" 2>&1 || { cat "$work/lab.log"; exit 1; }
+"$bin" run --config "$work/site1.toml" >"$work/gslbd.log" 2>&1 &
+gslbd_pid=$!
+client() { ip netns exec gs1-client "$@"; }
+
+for _ in $(seq 1 50); do
+    client curl -s --max-time 1 http://192.0.2.10/ >/dev/null 2>&1 && break
+    sleep 0.2
+done
+
+# 1. HTTP spread over both servers.
+answers="$(for _ in $(seq 1 10); do client curl -s --max-time 3 http://192.0.2.10/; done | sort | uniq -c | tr -s ' ')"
+n1="$(grep -c . <<<"$(grep ' web1$' <<<"$answers")")"
+n2="$(grep -c . <<<"$(grep ' web2$' <<<"$answers")")"
+if [ "$n1" -eq 1 ] && [ "$n2" -eq 1 ] && grep -q " 5 web1" <<<" $answers" && grep -q " 5 web2" <<<" $answers"; then
+    ok "10 HTTP requests: 5 answered by web1, 5 by web2 (round robin)"
+else
+    bad "HTTP spread over both servers; answers were: $answers"
+fi
+
+# 2. POP3 through the VIP.
+if client curl -s --max-time 10 pop3://192.0.2.10/1 -u alice:secret | grep -q "Hello from pop1"; then
+    ok "curl pop3://192.0.2.10/1 retrieved the known message from dovecot"
+else
+    bad "POP3 retrieval through the VIP"
+fi
+
+# 3. The exception path: ping and a TCP listener on the appliance's own address.
+if client ping -c 2 -W 2 198.51.100.1 >/dev/null; then
+    ok "ping to the appliance's own address 198.51.100.1 answered by the kernel behind the TAP"
+else
+    bad "ping to the appliance's own address"
+fi
+python3 - <<'PY' &
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.51.100.1", 7777))
+s.listen(1)
+s.settimeout(20)
+c, _ = s.accept()
+c.sendall(b"hello from the appliance's kernel\n")
+c.close()
+PY
+listener_pid=$!
+sleep 0.5
+if client curl -s --max-time 5 telnet://198.51.100.1:7777 </dev/null | grep -q "appliance's kernel"; then
+    ok "a TCP listener on 198.51.100.1:7777 in the kernel was reached through the DPDK port"
+else
+    bad "TCP to a kernel listener on the own address"
+fi
+
+# 4. web1 stops; the operator marks it down; new requests all go to web2.
+scripts/lab.sh stop-server web1 >/dev/null
+sed -i '/address = "10.1.0.11"/a state = "down"' "$work/site1.toml"
+kill -HUP "$gslbd_pid"
+for _ in $(seq 1 50); do
+    grep -q "^reloaded" "$work/gslbd.log" && break
+    sleep 0.1
+done
+answers="$(for _ in $(seq 1 6); do client curl -s --max-time 3 http://192.0.2.10/; done | sort | uniq -c | tr -s ' ')"
+if [ "$(tr -d ' \n' <<<"$answers")" = "6web2" ]; then
+    ok "after web1 was stopped and marked down, 6 of 6 requests went to web2"
+else
+    bad "failover to web2; answers were: $answers"
+fi
+
+# 5. Clean stop.
+kill -TERM "$gslbd_pid"
+rc=0
+wait "$gslbd_pid" || rc=$?
+gslbd_pid=""
+left="$(find /dev/hugepages -maxdepth 1 -name 'gslbd-site1*' | wc -l)"
+if [ "$rc" -eq 0 ] && grep -q "^data core 0:" "$work/gslbd.log" && [ "$left" -eq 0 ]; then
+    ok "SIGTERM: exit 0, final counters printed, no hugepage files left"
+else
+    bad "clean stop: exit $rc, hugepage files left: $left"
+fi
+grep -E "^(gslbd|data core|port)" "$work/gslbd.log" | sed 's/^/  /'
+
+echo "e2e-site: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
