@@ -25,6 +25,9 @@ enum Command {
         /// The configuration file (see examples/).
         #[arg(long, short)]
         config: PathBuf,
+        /// Print the data port's packet rates every this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        stats_interval: Option<f64>,
     },
     /// Check a configuration file and exit: 0 if it is valid.
     CheckConfig { file: PathBuf },
@@ -35,7 +38,9 @@ enum Command {
 
 fn main() {
     let result = match Cli::parse().command {
-        Command::Run { config } => run::run(&config),
+        Command::Run { config, stats_interval } => {
+            run::run(&config, stats_interval.map(std::time::Duration::from_secs_f64))
+        }
         Command::CheckConfig { file } => config::Config::load(&file)
             .map(|c| {
                 let f = &c.file;

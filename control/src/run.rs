@@ -72,7 +72,7 @@ fn wanted_neighbours(f: &File) -> HashMap<Ipv4Addr, MacAddr> {
     Builder::next_hops(f).into_iter().filter_map(|a| all.get(&a).map(|m| (a, *m))).collect()
 }
 
-pub fn run(path: &Path) -> Result<(), String> {
+pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     let mut config = Config::load(path).map_err(|e| e.to_string())?;
     // SIGINT and SIGTERM stop, SIGHUP reloads. (signal-hook rather than
     // ctrlc: ctrlc's "termination" feature also takes SIGHUP as a stop.)
@@ -97,6 +97,9 @@ pub fn run(path: &Path) -> Result<(), String> {
     pc.rx_descriptors = f.port.rx_descriptors;
     pc.tx_descriptors = f.port.tx_descriptors;
     pc.mbufs = f.port.mbufs;
+    if let Some(size) = f.port.mbuf_size {
+        pc.mbuf_size = size;
+    }
     pc.mtu = f.port.mtu;
     pc.link_timeout = Duration::from_millis(f.port.link_timeout_ms);
     let port = EthPort::open(&pc).map_err(|e| e.to_string())?;
@@ -178,8 +181,23 @@ pub fn run(path: &Path) -> Result<(), String> {
     }
 
     let mut last_solicit = Instant::now() - Duration::from_secs(10);
+    let mut last_stats = (Instant::now(), port.stats());
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
+        if let Some(every) = stats_every {
+            if last_stats.0.elapsed() >= every {
+                let (now, s) = (Instant::now(), port.stats());
+                let secs = now.duration_since(last_stats.0).as_secs_f64();
+                let drops: u64 = counters.iter().map(|c| c.total_drops()).sum();
+                println!(
+                    "stats: rx {:.3} Mpps, tx {:.3} Mpps, missed {}, data-path drops {drops}",
+                    (s.rx_packets - last_stats.1.rx_packets) as f64 / secs / 1e6,
+                    (s.tx_packets - last_stats.1.tx_packets) as f64 / secs / 1e6,
+                    s.rx_missed
+                );
+                last_stats = (now, s);
+            }
+        }
         let mut changed = false;
         if reload.swap(false, Ordering::SeqCst) {
             match Config::load(path) {

@@ -39,9 +39,9 @@ impl Builder {
         (self.servers.len() - 1) as u16
     }
 
-    /// Every address the data path needs a next-hop MAC for.
+    /// Every address the data path needs the kernel to resolve.
     pub fn next_hops(file: &File) -> Vec<Ipv4Addr> {
-        file.real_servers.iter().map(|r| r.address).collect()
+        file.real_servers.iter().filter(|r| r.mac.is_none()).map(|r| r.address).collect()
     }
 
     pub fn build(
@@ -59,7 +59,12 @@ impl Builder {
             self.servers[i] = RealServer {
                 name: rs.name.get_ref().clone(),
                 addr: rs.address,
-                mac: neighbours.get(&rs.address).copied().unwrap_or(MacAddr::ZERO),
+                mac: rs
+                    .mac
+                    .as_ref()
+                    .and_then(|m| m.get_ref().parse().ok())
+                    .or_else(|| neighbours.get(&rs.address).copied())
+                    .unwrap_or(MacAddr::ZERO),
                 health: match rs.state {
                     config::ServerState::Up => Health::Up,
                     config::ServerState::Down => Health::Down,

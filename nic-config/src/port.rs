@@ -30,6 +30,9 @@ pub struct PortConfig {
     /// queue plus bursts in flight and per-lcore caches.
     pub mbufs: u32,
     pub mbuf_cache: u32,
+    /// Bytes per mbuf buffer, headroom (128) included; DPDK's default fits a
+    /// 1518-byte frame.
+    pub mbuf_size: u16,
     pub mtu: Option<u16>,
     pub link_timeout: Duration,
 }
@@ -43,6 +46,7 @@ impl PortConfig {
             tx_descriptors: 1024,
             mbufs: 8191,
             mbuf_cache: 256,
+            mbuf_size: sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
             mtu: None,
             link_timeout: Duration::from_secs(5),
         }
@@ -136,7 +140,7 @@ impl EthPort {
                 cfg.mbufs,
                 cfg.mbuf_cache,
                 0,
-                sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
+                cfg.mbuf_size,
                 socket,
             )
         };

@@ -27,30 +27,47 @@ impl Mbuf {
     }
 }
 
+// The accessors read the mbuf's fields directly (single-segment mbufs:
+// the frame starts at buf_addr + data_off) rather than through the shim:
+// a call per field per packet was a visible share of the per-packet cost.
 impl PacketBuf for Mbuf {
     #[inline]
     fn data(&self) -> &[u8] {
-        // SAFETY: a single-segment mbuf's data is data_len bytes at mtod.
+        // SAFETY: a single-segment mbuf's frame is data_len bytes at
+        // buf_addr + data_off, inside its buffer.
         unsafe {
-            let m = self.0.as_ptr();
-            std::slice::from_raw_parts(sys::gslbd_mtod(m), usize::from(sys::gslbd_data_len(m)))
+            let m = self.0.as_ref();
+            std::slice::from_raw_parts(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
+            )
         }
     }
 
     #[inline]
     fn room(&mut self) -> &mut [u8] {
-        // SAFETY: from mtod to the end of the buffer is ours to write.
+        // SAFETY: from the frame's first byte to the end of the buffer is
+        // ours to write while we own the mbuf.
         unsafe {
-            let m = self.0.as_ptr();
-            std::slice::from_raw_parts_mut(sys::gslbd_mtod(m), usize::from(sys::gslbd_data_room(m)))
+            let m = self.0.as_mut();
+            let off = usize::from(m.data_off);
+            std::slice::from_raw_parts_mut(
+                m.buf_addr.cast::<u8>().add(off),
+                usize::from(m.buf_len).saturating_sub(off),
+            )
         }
     }
 
     #[inline]
     fn set_len(&mut self, len: usize) {
         let room = self.room().len();
-        // SAFETY: valid mbuf; the length is clamped to its room.
-        unsafe { sys::gslbd_set_len(self.0.as_ptr(), len.min(room) as u16) };
+        let len = len.min(room) as u16;
+        // SAFETY: we own the mbuf; single segment, so pkt_len == data_len.
+        unsafe {
+            let m = self.0.as_mut();
+            m.data_len = len;
+            m.pkt_len = u32::from(len);
+        }
     }
 }
 

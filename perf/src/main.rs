@@ -6,7 +6,7 @@
 
 mod bench_port;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bench_port::BenchPort;
@@ -19,6 +19,7 @@ use dataplane::snapshot::{Health, Member, Method, Publisher, RealServer, Snapsho
 use dataplane::wire::tcp::flags::{ACK, SYN};
 use dataplane::wire::MacAddr;
 use dataplane::worker::Worker;
+use gslbd_perf::{client_addr, random_order, PAYLOAD};
 
 #[derive(Parser)]
 #[command(about = "Benchmark the gslbd data path on one core, in memory")]
@@ -35,14 +36,6 @@ struct Args {
     /// Run only the scenarios whose name contains this (local, proxy, new).
     #[arg(long, default_value = "")]
     only: String,
-}
-
-/// Frames are 60 bytes on the wire (64 with the FCS): a TCP/IPv4 header and
-/// six bytes of data.
-const PAYLOAD: &[u8] = b"gslbd!";
-
-fn client_addr(i: u32) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::from(0x0a80_0000 + (i >> 10)), 1024 + (i & 1023) as u16)
 }
 
 /// Site 1 with 16 real servers and enough PIPs for every proxied flow.
@@ -76,18 +69,6 @@ fn through(core: &mut Core, snap: &Snapshot, frame: &[u8]) -> Vec<u8> {
         Action::Tx(n) => buf[..usize::from(n)].to_vec(),
         other => panic!("setup packet not forwarded: {other:?}"),
     }
-}
-
-fn random_order(n: u32) -> Vec<u32> {
-    let mut v: Vec<u32> = (0..n).collect();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for i in (1..v.len()).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.swap(i, (x % (i as u64 + 1)) as usize);
-    }
-    v
 }
 
 /// Opens `flows` connections (handshake through the core); returns for each

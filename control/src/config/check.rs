@@ -21,6 +21,14 @@ pub fn check(f: &File) -> Result<(), Fail> {
         if servers.insert(rs.name.get_ref().as_str(), rs.address).is_some() {
             return Err((rs.name.span(), format!("a second real server named {:?}", rs.name.get_ref())));
         }
+        if let Some(mac) = &rs.mac {
+            mac.get_ref().parse::<dataplane::wire::MacAddr>().map_err(|_| {
+                (
+                    mac.span(),
+                    format!("expected a MAC address like \"02:00:00:00:00:01\", found {:?}", mac.get_ref()),
+                )
+            })?;
+        }
     }
     let mut groups = HashSet::new();
     for g in &f.groups {

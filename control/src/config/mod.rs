@@ -89,6 +89,8 @@ pub struct Port {
     pub tx_descriptors: u16,
     #[serde(default = "d_mbufs")]
     pub mbufs: u32,
+    /// Bytes per mbuf, 128 of headroom included (default 2176: a 1518-byte frame).
+    pub mbuf_size: Option<u16>,
     pub mtu: Option<u16>,
     #[serde(default = "d_link")]
     pub link_timeout_ms: u64,
@@ -158,6 +160,8 @@ pub enum ServerState {
 pub struct RealServer {
     pub name: Spanned<String>,
     pub address: Ipv4Addr,
+    /// A fixed next-hop MAC (otherwise learned from the kernel's neighbour table).
+    pub mac: Option<Spanned<String>>,
     #[serde(default)]
     pub max_connections: u32,
     /// The operator's say: until health checks exist, the only one.

@@ -132,6 +132,14 @@ fn an_own_address_needs_a_prefix() {
 }
 
 #[test]
+fn a_fixed_mac_must_be_a_mac() {
+    let text = GOOD.replace("address = \"10.1.0.12\"", "address = \"10.1.0.12\"\nmac = \"02:00:00:00:00\"");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "mac = "), "{e}");
+    assert!(e.message.contains("expected a MAC address"), "{e}");
+}
+
+#[test]
 fn a_missing_section_is_named() {
     let e = error(&GOOD.replace("[port]\ndevice = \"net_af_packet0\"", ""));
     assert!(e.message.contains("missing field `port`"), "{e}");

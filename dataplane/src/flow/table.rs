@@ -546,6 +546,19 @@ mod tests {
     }
 
     #[test]
+    fn a_million_flows_fill_the_table_to_capacity() {
+        // Two-choice placement with one displacement must take every flow
+        // up to capacity, however the power-of-two rounding fell.
+        let cap = 1 << 20;
+        let mut t = FlowTable::new(cap, 11, 0).expect("table");
+        for i in 0..cap {
+            let r = t.insert(flow(i), 0, 60_000);
+            assert!(r.is_ok(), "insert {i} of {cap} failed: {r:?}");
+        }
+        assert_eq!(t.insert(flow(cap), 0, 60_000), Err(InsertError::Full));
+    }
+
+    #[test]
     fn eight_million_entries_fit_in_128_bytes_each() {
         let t = FlowTable::new(8 << 20, 1, 0).expect("table");
         assert!(t.bytes_per_flow() <= 128, "{} bytes per flow", t.bytes_per_flow());
