@@ -8,7 +8,10 @@
 #      in the kernel behind it (the exception path);
 #   4. a web server's process stopped and the server marked down (SIGHUP
 #      reload) moves every new request to the other;
-#   5. SIGTERM stops gslbd with exit 0, final counters, no hugepage files.
+#   5. SIGTERM stops gslbd with exit 0, final counters, no hugepage files;
+#   6. with two data cores (af_packet with two queue pairs, which spreads by
+#      the kernel's hash), HTTP and POP3 still work: packets reaching the
+#      core that does not own their flow are handed over through rte_rings.
 # Needs root, hugepages (scripts/hugepages.sh) and the lab's packages
 # (scripts/install-deps.sh). Prints "e2e-site: N passed, M failed".
 set -uo pipefail
@@ -121,6 +124,31 @@ else
     bad "clean stop: exit $rc, hugepage files left: $left"
 fi
 grep -E "^(gslbd|data core|port)" "$work/gslbd.log" | sed 's/^/  /'
+
+# 6. Two data cores sharing the second CPU.
+scripts/lab.sh start-server web1 >/dev/null
+cp examples/site1.toml "$work/two.toml"
+sed -i -e 's/^lcores = .*/lcores = "0@0,1@1,2@1"/' -e 's/iface=gs1-wire,qpairs=1/iface=gs1-wire,qpairs=2/' "$work/two.toml"
+"$bin" run --config "$work/two.toml" >"$work/two.log" 2>&1 &
+gslbd_pid=$!
+for _ in $(seq 1 50); do
+    client curl -s --max-time 1 http://192.0.2.10/ >/dev/null 2>&1 && break
+    sleep 0.2
+done
+answers="$(for _ in $(seq 1 20); do client curl -s --max-time 3 http://192.0.2.10/; done | sort | uniq -c | tr -s ' ')"
+pop="$(client curl -s --max-time 10 pop3://192.0.2.10/1 -u alice:secret | grep -c "Hello from pop1")"
+kill -TERM "$gslbd_pid"
+wait "$gslbd_pid" || true
+gslbd_pid=""
+handed="$(grep -o 'handed_in=[0-9]*' "$work/two.log" | awk -F= '{ s += $2 } END { print s + 0 }')"
+cores="$(grep -c '^data core [01]:' "$work/two.log")"
+web="$(tr -d ' \n' <<<"$answers")"
+if [ "$cores" -eq 2 ] && [ "$pop" -ge 1 ] && [[ "$web" =~ ^[0-9]+web1[0-9]+web2$ ]] && [ "$(awk '{ s += $1 } END { print s }' <<<"$answers")" -eq 20 ]; then
+    ok "two data cores: 20 of 20 HTTP answers ($web), POP3 works, $handed packets handed between cores"
+else
+    bad "two data cores: cores $cores, HTTP answers $answers, POP3 $pop"
+fi
+grep -E "^(gslbd|data core|port)" "$work/two.log" | sed 's/^/  /'
 
 echo "e2e-site: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
