@@ -6,8 +6,9 @@
 #   2. POP3 through the VIP retrieves the known message (curl, dovecot);
 #   3. the appliance's own address answers ping and reaches a TCP listener
 #      in the kernel behind it (the exception path);
-#   4. a web server's process stopped and the server marked down (SIGHUP
-#      reload) moves every new request to the other;
+#   4. a web server's process stopped is taken out of service by its health
+#      check and every new request goes to the other; the operator disabling
+#      a server (SIGHUP reload) does the same;
 #   5. SIGTERM stops gslbd with exit 0, final counters, no hugepage files;
 #   6. with two data cores (af_packet with two queue pairs, which spreads by
 #      the kernel's hash), HTTP and POP3 still work: packets reaching the
@@ -97,19 +98,36 @@ else
     bad "TCP to a kernel listener on the own address"
 fi
 
-# 4. web1 stops; the operator marks it down; new requests all go to web2.
+# 4. web1's process stops: its health check (HTTP every 250 ms, down after
+#    3 misses) takes it out of service; new requests all go to web2. Then the
+#    operator marks web2 disabled (SIGHUP reload) and web1 returns: requests
+#    go back to web1 only.
+# The HTTP server exits at once on SIGTERM: the clock starts with the stop.
+t0="$(date +%s.%N)"
 scripts/lab.sh stop-server web1 >/dev/null
-sed -i '/address = "10.1.0.11"/a state = "down"' "$work/site1.toml"
-kill -HUP "$gslbd_pid"
-for _ in $(seq 1 50); do
-    grep -q "^reloaded" "$work/gslbd.log" && break
-    sleep 0.1
+for _ in $(seq 1 200); do
+    grep -q "^health: web1 is down" "$work/gslbd.log" && break
+    sleep 0.02
 done
+t1="$(date +%s.%N)"
 answers="$(for _ in $(seq 1 6); do client curl -s --max-time 3 http://192.0.2.10/; done | sort | uniq -c | tr -s ' ')"
-if [ "$(tr -d ' \n' <<<"$answers")" = "6web2" ]; then
-    ok "after web1 was stopped and marked down, 6 of 6 requests went to web2"
+if grep -q "^health: web1 is down" "$work/gslbd.log" && [ "$(tr -d ' \n' <<<"$answers")" = "6web2" ]; then
+    ok "web1 stopped: marked down by its health check $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s later; 6 of 6 requests went to web2"
 else
-    bad "failover to web2; answers were: $answers"
+    bad "health-check failover to web2; answers were: $answers"
+fi
+scripts/lab.sh start-server web1 >/dev/null
+sed -i '/address = "10.1.0.12"/a state = "disabled"' "$work/site1.toml"
+kill -HUP "$gslbd_pid"
+for _ in $(seq 1 100); do
+    [ "$(grep -c "^health: web1 is up" "$work/gslbd.log")" -ge 2 ] && grep -q "^reloaded" "$work/gslbd.log" && break
+    sleep 0.05
+done
+answers="$(for _ in $(seq 1 4); do client curl -s --max-time 3 http://192.0.2.10/; done | sort | uniq -c | tr -s ' ')"
+if [ "$(tr -d ' \n' <<<"$answers")" = "4web1" ]; then
+    ok "web1 back up and web2 disabled by the operator (SIGHUP): 4 of 4 requests went to web1"
+else
+    bad "return of web1 and disabling web2; answers were: $answers"
 fi
 
 # 5. Clean stop.
@@ -126,7 +144,6 @@ fi
 grep -E "^(gslbd|data core|port)" "$work/gslbd.log" | sed 's/^/  /'
 
 # 6. Two data cores sharing the second CPU.
-scripts/lab.sh start-server web1 >/dev/null
 cp examples/site1.toml "$work/two.toml"
 sed -i -e 's/^lcores = .*/lcores = "0@0,1@1,2@1"/' -e 's/iface=gs1-wire,qpairs=1/iface=gs1-wire,qpairs=2/' "$work/two.toml"
 "$bin" run --config "$work/two.toml" >"$work/two.log" 2>&1 &

@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod health;
 mod kernel;
 mod run;
 mod snapshot;

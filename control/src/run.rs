@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use dataplane::counters::CoreCounters;
@@ -19,6 +19,7 @@ use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig, Rings};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::config::{self, Config, File};
+use crate::health::{Checks, HealthTable, ServerHealth};
 use crate::kernel;
 use crate::snapshot::Builder;
 
@@ -64,6 +65,10 @@ fn eal_config(f: &File) -> EalConfig {
 
 fn own_addresses(f: &File) -> Vec<(Ipv4Addr, u8)> {
     f.kernel.iter().flat_map(|k| &k.addresses).filter_map(|a| config::cidr(a.get_ref()).ok()).collect()
+}
+
+fn health_snapshot(table: &HealthTable) -> HashMap<String, ServerHealth> {
+    table.lock().map(|t| t.clone()).unwrap_or_default()
 }
 
 /// The neighbour entries the snapshot needs, from the kernel's table.
@@ -124,7 +129,12 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
 
     let mut builder = Builder::default();
     let mut neighbours = wanted_neighbours(f);
-    let first = builder.build(f, port.mac, &neighbours).map_err(|e| format!("{}: {e}", path.display()))?;
+    let health: HealthTable = HealthTable::default();
+    let (health_tx, health_rx) = mpsc::channel::<String>();
+    let mut checks = Checks::start(f, &health, &health_tx);
+    let first = builder
+        .build(f, port.mac, &neighbours, &health_snapshot(&health))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut publisher = Publisher::new(first);
     let idle = Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
     let seed =
@@ -204,10 +214,21 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                 Ok(c) => {
                     println!("reloaded {}", path.display());
                     config = c;
+                    checks.stop();
+                    checks = Checks::start(&config.file, &health, &health_tx);
                     changed = true;
                 }
                 Err(e) => eprintln!("reload refused, still running the previous configuration: {e}"),
             }
+        }
+        while let Ok(name) = health_rx.try_recv() {
+            let verdict = health.lock().ok().and_then(|t| t.get(&name).cloned()).unwrap_or_default();
+            match (verdict.up, &verdict.last_error) {
+                (Some(true), _) => println!("health: {name} is up"),
+                (_, Some(e)) => println!("health: {name} is down ({e})"),
+                _ => println!("health: {name} is down"),
+            }
+            changed = true;
         }
         let f = &config.file;
         let now = wanted_neighbours(f);
@@ -222,7 +243,7 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
             }
         }
         if changed {
-            match builder.build(f, port.mac, &neighbours) {
+            match builder.build(f, port.mac, &neighbours, &health_snapshot(&health)) {
                 Ok(s) => {
                     publisher.publish(s);
                 }
@@ -232,6 +253,7 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     }
 
     println!("stopping: waiting for the data cores");
+    checks.stop();
     eal.wait_all();
     for (i, c) in counters.iter().enumerate() {
         let mut line = format!("data core {i}:");

@@ -16,6 +16,7 @@ use dataplane::snapshot::{
 use dataplane::wire::MacAddr;
 
 use crate::config::{self, File};
+use crate::health::ServerHealth;
 
 #[derive(Default)]
 pub struct Builder {
@@ -49,6 +50,7 @@ impl Builder {
         file: &File,
         mac: MacAddr,
         neighbours: &HashMap<Ipv4Addr, MacAddr>,
+        health: &HashMap<String, ServerHealth>,
     ) -> Result<Snapshot, SnapshotError> {
         for s in &mut self.servers {
             // Anything not in the file any more is never chosen again.
@@ -65,10 +67,19 @@ impl Builder {
                     .and_then(|m| m.get_ref().parse().ok())
                     .or_else(|| neighbours.get(&rs.address).copied())
                     .unwrap_or(MacAddr::ZERO),
-                health: match rs.state {
-                    config::ServerState::Up => Health::Up,
-                    config::ServerState::Down => Health::Down,
-                    config::ServerState::Disabled => Health::Disabled,
+                // The operator's down or disabled wins; otherwise a checked
+                // server is up only once its checks say so.
+                health: match (rs.state, &rs.health) {
+                    (config::ServerState::Down, _) => Health::Down,
+                    (config::ServerState::Disabled, _) => Health::Disabled,
+                    (config::ServerState::Up, None) => Health::Up,
+                    (config::ServerState::Up, Some(_)) => {
+                        if health.get(rs.name.get_ref()).and_then(|h| h.up) == Some(true) {
+                            Health::Up
+                        } else {
+                            Health::Down
+                        }
+                    }
                 },
                 max_conns: rs.max_connections,
             };

@@ -21,6 +21,23 @@ pub fn check(f: &File) -> Result<(), Fail> {
         if servers.insert(rs.name.get_ref().as_str(), rs.address).is_some() {
             return Err((rs.name.span(), format!("a second real server named {:?}", rs.name.get_ref())));
         }
+        if let Some(h) = &rs.health {
+            if h.port().is_none() {
+                return Err((
+                    rs.name.span(),
+                    format!("real server {:?}: a tcp health check needs a `port`", rs.name.get_ref()),
+                ));
+            }
+            if h.interval_ms == 0 || h.timeout_ms == 0 || h.fall == 0 || h.rise == 0 {
+                return Err((
+                    rs.name.span(),
+                    format!(
+                        "real server {:?}: health interval_ms, timeout_ms, fall and rise must be at least 1",
+                        rs.name.get_ref()
+                    ),
+                ));
+            }
+        }
         if let Some(mac) = &rs.mac {
             mac.get_ref().parse::<dataplane::wire::MacAddr>().map_err(|_| {
                 (

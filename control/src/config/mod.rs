@@ -164,9 +164,81 @@ pub struct RealServer {
     pub mac: Option<Spanned<String>>,
     #[serde(default)]
     pub max_connections: u32,
-    /// The operator's say: until health checks exist, the only one.
+    /// The operator's say: `down` and `disabled` override the health check.
     #[serde(default)]
     pub state: ServerState,
+    /// How the server's health is checked; without one it is taken as up.
+    pub health: Option<HealthCheck>,
+}
+
+#[derive(Copy, Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// The port accepts a connection.
+    #[default]
+    Tcp,
+    /// GET `path` answers `expect_status` (and contains `expect_body`).
+    Http,
+    /// `+OK` greeting; with `user`/`password`, a login.
+    Pop3,
+    /// `220` greeting.
+    Smtp,
+    /// `* OK` greeting; with `user`/`password`, a login.
+    Imap,
+}
+
+/// Alteon's defaults: a check every 2 s, down after 4 misses.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheck {
+    #[serde(rename = "type")]
+    pub kind: CheckKind,
+    /// Port to check (default: the protocol's: 80, 110, 25, 143; required for tcp).
+    pub port: Option<u16>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    /// Failed checks in a row before an up server is marked down.
+    pub fall: u32,
+    /// Passed checks in a row before a down server is marked up (the very
+    /// first pass brings a new server up at once).
+    pub rise: u32,
+    pub path: Option<String>,
+    pub host: Option<String>,
+    pub expect_status: Option<u16>,
+    pub expect_body: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            kind: CheckKind::Tcp,
+            port: None,
+            interval_ms: 2000,
+            timeout_ms: 1000,
+            fall: 4,
+            rise: 2,
+            path: None,
+            host: None,
+            expect_status: None,
+            expect_body: None,
+            user: None,
+            password: None,
+        }
+    }
+}
+
+impl HealthCheck {
+    pub fn port(&self) -> Option<u16> {
+        self.port.or(match self.kind {
+            CheckKind::Tcp => None,
+            CheckKind::Http => Some(80),
+            CheckKind::Pop3 => Some(110),
+            CheckKind::Smtp => Some(25),
+            CheckKind::Imap => Some(143),
+        })
+    }
 }
 
 #[derive(Copy, Clone, Debug, Deserialize, PartialEq, Eq)]
