@@ -9,8 +9,10 @@
 #   4. a web server's process stopped is taken out of service by its health
 #      check and every new request goes to the other; the operator disabling
 #      a server (SIGHUP reload) does the same;
-#   5. SIGTERM stops gslbd with exit 0, final counters, no hugepage files;
-#   6. with two data cores (af_packet with two queue pairs, which spreads by
+#   5. the admin API (gslbd ctl) disables and enables a server; /metrics
+#      passes promtool and a real Prometheus server scrapes it;
+#   6. SIGTERM stops gslbd with exit 0, final counters, no hugepage files;
+#   7. with two data cores (af_packet with two queue pairs, which spreads by
 #      the kernel's hash), HTTP and POP3 still work: packets reaching the
 #      core that does not own their flow are handed over through rte_rings.
 # Needs root, hugepages (scripts/hugepages.sh) and the lab's packages
@@ -130,7 +132,52 @@ else
     bad "return of web1 and disabling web2; answers were: $answers"
 fi
 
-# 5. Clean stop.
+# 5. The admin API: disabling web1 too leaves no server (and no remote site):
+#    new connections are refused with a RST and counted; enabling it restores
+#    service. The metrics pass promtool, and a real Prometheus scrapes them.
+ctl() { "$bin" ctl --addr 127.0.0.1:9181 "$@"; }
+ctl disable web1 >/dev/null
+refused="$(client curl -s --max-time 3 -o /dev/null -w '%{http_code}' http://192.0.2.10/; echo " rc=$?")"
+ctl enable web1 >/dev/null
+after="$(client curl -s --max-time 3 http://192.0.2.10/)"
+no_resource="$(curl -s http://127.0.0.1:9181/metrics | awk '/^gslbd_drops_total.*reason="no_resource"/ { s += $2 } END { print s + 0 }')"
+if [[ "$refused" == *"rc=7"* ]] && [ "$after" = "web1" ] && [ "$no_resource" -ge 1 ]; then
+    ok "gslbd ctl disable/enable: refused with a RST while no server was left (no_resource=$no_resource), served by web1 after"
+else
+    bad "admin disable/enable: refused '$refused', after '$after', no_resource $no_resource"
+fi
+if curl -s http://127.0.0.1:9181/metrics | promtool check metrics; then
+    ok "/metrics passes promtool check metrics"
+else
+    bad "promtool check metrics"
+fi
+mkdir -p "$work/prom"
+cat >"$work/prom.yml" <<'YML'
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: gslbd
+    static_configs:
+      - targets: ["127.0.0.1:9181"]
+YML
+prometheus --config.file="$work/prom.yml" --storage.tsdb.path="$work/prom" \
+    --web.listen-address=127.0.0.1:19090 >"$work/prom.log" 2>&1 &
+prom_pid=$!
+scraped=""
+for _ in $(seq 1 40); do
+    scraped="$(curl -s 'http://127.0.0.1:19090/api/v1/query?query=sum(gslbd_packets_total)' | grep -o '"value":\[[^]]*\]')"
+    [ -n "$scraped" ] && break
+    sleep 0.5
+done
+kill "$prom_pid" 2>/dev/null
+wait "$prom_pid" 2>/dev/null
+if [ -n "$scraped" ]; then
+    ok "a real Prometheus scraped gslbd: sum(gslbd_packets_total) $scraped"
+else
+    bad "Prometheus scrape of /metrics"
+fi
+
+# 6. Clean stop.
 kill -TERM "$gslbd_pid"
 rc=0
 wait "$gslbd_pid" || rc=$?
@@ -143,7 +190,7 @@ else
 fi
 grep -E "^(gslbd|data core|port)" "$work/gslbd.log" | sed 's/^/  /'
 
-# 6. Two data cores sharing the second CPU.
+# 7. Two data cores sharing the second CPU.
 cp examples/site1.toml "$work/two.toml"
 sed -i -e 's/^lcores = .*/lcores = "0@0,1@1,2@1"/' -e 's/iface=gs1-wire,qpairs=1/iface=gs1-wire,qpairs=2/' "$work/two.toml"
 "$bin" run --config "$work/two.toml" >"$work/two.log" 2>&1 &

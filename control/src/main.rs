@@ -1,10 +1,13 @@
 //! The `gslbd` binary: the appliance (`run`), configuration checking, and the
 //! in-memory two-site demonstration.
 
+mod admin;
 mod config;
+mod ctl;
 mod demo;
 mod health;
 mod kernel;
+mod metrics;
 mod run;
 mod snapshot;
 
@@ -29,6 +32,14 @@ enum Command {
         /// Print the data port's packet rates every this many seconds.
         #[arg(long, value_name = "SECONDS")]
         stats_interval: Option<f64>,
+    },
+    /// Talk to a running appliance's admin API.
+    Ctl {
+        /// The management address (`[management] listen`).
+        #[arg(long, default_value = "127.0.0.1:9180")]
+        addr: std::net::SocketAddr,
+        #[command(subcommand)]
+        command: ctl::Ctl,
     },
     /// Check a configuration file and exit: 0 if it is valid.
     CheckConfig { file: PathBuf },
@@ -55,6 +66,7 @@ fn main() {
             })
             .map_err(|e| e.to_string()),
         Command::Demo => demo::run(),
+        Command::Ctl { addr, command } => ctl::run(addr, &command),
     };
     if let Err(e) = result {
         eprintln!("gslbd: {e}");

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dataplane::counters::CoreCounters;
@@ -18,6 +18,7 @@ use nic_config::port::RSS_KEY;
 use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig, Rings};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+use crate::admin::{Admin, Command, Reply, View};
 use crate::config::{self, Config, File};
 use crate::health::{Checks, HealthTable, ServerHealth};
 use crate::kernel;
@@ -65,6 +66,58 @@ fn eal_config(f: &File) -> EalConfig {
 
 fn own_addresses(f: &File) -> Vec<(Ipv4Addr, u8)> {
     f.kernel.iter().flat_map(|k| &k.addresses).filter_map(|a| config::cidr(a.get_ref()).ok()).collect()
+}
+
+/// The configuration with the operator's admin-API changes applied.
+fn with_overlay(f: &File, overlay: &HashMap<String, config::ServerState>) -> File {
+    let mut f = f.clone();
+    for rs in &mut f.real_servers {
+        if let Some(state) = overlay.get(rs.name.get_ref()) {
+            rs.state = *state;
+        }
+    }
+    f
+}
+
+fn update_view(view: &Mutex<View>, f: &File, snap: &dataplane::snapshot::Snapshot) {
+    let servers = snap
+        .real_servers
+        .iter()
+        .filter_map(|rs| {
+            let conf = f.real_servers.iter().find(|c| *c.name.get_ref() == rs.name)?;
+            let state = match rs.health {
+                dataplane::snapshot::Health::Up => "up",
+                dataplane::snapshot::Health::Down => "down",
+                dataplane::snapshot::Health::Disabled => "disabled",
+            };
+            let operator = match conf.state {
+                config::ServerState::Up => "up",
+                config::ServerState::Down => "down",
+                config::ServerState::Disabled => "disabled",
+            };
+            Some((rs.name.clone(), rs.addr.to_string(), state.to_string(), operator.to_string()))
+        })
+        .collect();
+    let services = f
+        .services
+        .iter()
+        .map(|s| {
+            let proto = match s.protocol {
+                config::Protocol::Tcp => "tcp",
+                config::Protocol::Udp => "udp",
+            };
+            (
+                s.name.clone(),
+                s.vip.get_ref().to_string(),
+                s.port,
+                proto.to_string(),
+                s.group.get_ref().clone(),
+            )
+        })
+        .collect();
+    if let Ok(mut v) = view.lock() {
+        *v = View { site: f.site.name.clone(), generation: snap.generation, services, servers };
+    }
 }
 
 fn health_snapshot(table: &HealthTable) -> HashMap<String, ServerHealth> {
@@ -190,6 +243,19 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
         println!("  own addresses {:?} via {}", own_addresses(f), k.device);
     }
 
+    let view = Arc::new(Mutex::new(View::default()));
+    let (cmd_tx, cmd_rx) = mpsc::channel::<(Command, mpsc::Sender<Reply>)>();
+    let admin = match &f.management {
+        Some(m) => {
+            let a = Admin::start(m.listen, view.clone(), counters.clone(), health.clone(), cmd_tx.clone())?;
+            println!("  management: http://{}/metrics, http://{}/api/status", a.address, a.address);
+            Some(a)
+        }
+        None => None,
+    };
+    update_view(&view, f, &publisher.current());
+    let mut overlay: HashMap<String, config::ServerState> = HashMap::new();
+
     let mut last_solicit = Instant::now() - Duration::from_secs(10);
     let mut last_stats = (Instant::now(), port.stats());
     while !stop.load(Ordering::SeqCst) {
@@ -209,16 +275,50 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
             }
         }
         let mut changed = false;
-        if reload.swap(false, Ordering::SeqCst) {
-            match Config::load(path) {
+        let mut want_reload = reload.swap(false, Ordering::SeqCst);
+        let mut reload_replies = Vec::new();
+        while let Ok((cmd, reply)) = cmd_rx.try_recv() {
+            match cmd {
+                Command::Reload => {
+                    want_reload = true;
+                    reload_replies.push(reply);
+                }
+                Command::Disable(name) | Command::Enable(name)
+                    if !config.file.real_servers.iter().any(|r| *r.name.get_ref() == name) =>
+                {
+                    let _ = reply.send(Err(format!("no real server named {name:?}")));
+                }
+                Command::Disable(name) => {
+                    println!("admin: {name} disabled (no new connections)");
+                    overlay.insert(name.clone(), config::ServerState::Disabled);
+                    let _ = reply.send(Ok(format!("{name} disabled")));
+                    changed = true;
+                }
+                Command::Enable(name) => {
+                    println!("admin: {name} enabled");
+                    overlay.remove(&name);
+                    let _ = reply.send(Ok(format!("{name} enabled")));
+                    changed = true;
+                }
+            }
+        }
+        if want_reload {
+            let outcome = match Config::load(path) {
                 Ok(c) => {
                     println!("reloaded {}", path.display());
                     config = c;
                     checks.stop();
                     checks = Checks::start(&config.file, &health, &health_tx);
                     changed = true;
+                    Ok(format!("reloaded {}", path.display()))
                 }
-                Err(e) => eprintln!("reload refused, still running the previous configuration: {e}"),
+                Err(e) => {
+                    eprintln!("reload refused, still running the previous configuration: {e}");
+                    Err(e.to_string())
+                }
+            };
+            for r in reload_replies {
+                let _ = r.send(outcome.clone());
             }
         }
         while let Ok(name) = health_rx.try_recv() {
@@ -243,9 +343,11 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
             }
         }
         if changed {
-            match builder.build(f, port.mac, &neighbours, &health_snapshot(&health)) {
+            let effective = with_overlay(f, &overlay);
+            match builder.build(&effective, port.mac, &neighbours, &health_snapshot(&health)) {
                 Ok(s) => {
                     publisher.publish(s);
+                    update_view(&view, &effective, &publisher.current());
                 }
                 Err(e) => eprintln!("configuration not applied: {e}"),
             }
@@ -253,6 +355,7 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     }
 
     println!("stopping: waiting for the data cores");
+    drop(admin);
     checks.stop();
     eal.wait_all();
     for (i, c) in counters.iter().enumerate() {

@@ -113,11 +113,20 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// Levels a data core reports (set once a poll, not counted).
+    Gauge {
+        FlowsActive = "flows_active",
+        PipPortsInUse = "pip_ports_in_use",
+    }
+}
+
 /// One data core's counters.
 #[repr(align(64))]
 pub struct CoreCounters {
     events: [AtomicU64; Event::COUNT],
     drops: [AtomicU64; DropReason::COUNT],
+    gauges: [AtomicU64; Gauge::COUNT],
 }
 
 impl Default for CoreCounters {
@@ -125,6 +134,7 @@ impl Default for CoreCounters {
         CoreCounters {
             events: std::array::from_fn(|_| AtomicU64::new(0)),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            gauges: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -154,6 +164,15 @@ impl CoreCounters {
     #[inline(always)]
     pub fn count_drops(&self, r: DropReason, n: u64) {
         bump(&self.drops[r as usize], n);
+    }
+
+    #[inline(always)]
+    pub fn set(&self, g: Gauge, v: u64) {
+        self.gauges[g as usize].store(v, Relaxed);
+    }
+
+    pub fn gauge(&self, g: Gauge) -> u64 {
+        self.gauges[g as usize].load(Relaxed)
     }
 
     pub fn event(&self, e: Event) -> u64 {

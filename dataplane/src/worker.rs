@@ -10,7 +10,7 @@
 //! handed to the owner through the port's lock-free rings. `Core::owner` is
 //! the rule.
 
-use crate::counters::{DropReason, Event};
+use crate::counters::{DropReason, Event, Gauge};
 use crate::pipeline::{Action, Core, Prepared};
 use crate::port::{Burst, PacketBuf, Port, BURST};
 use crate::snapshot::Subscriber;
@@ -81,6 +81,9 @@ impl<P: Port> Worker<P> {
         self.flush();
 
         self.core.expire(now_ms);
+        let c = &self.core.counters;
+        c.set(Gauge::FlowsActive, u64::from(self.core.flows.len()));
+        c.set(Gauge::PipPortsInUse, self.core.pips.in_use() as u64);
         handed + received + from_kernel
     }
 

@@ -42,6 +42,7 @@ pub struct File {
     #[serde(default)]
     pub flows: Flows,
     pub site: Site,
+    pub management: Option<Management>,
     #[serde(default, rename = "real_server")]
     pub real_servers: Vec<RealServer>,
     #[serde(default, rename = "group")]
@@ -135,6 +136,14 @@ impl Default for Flows {
             udp_timeout_s: t.udp_ms / 1000,
         }
     }
+}
+
+/// The management interface: Prometheus `/metrics` and the admin API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Management {
+    /// e.g. "127.0.0.1:9180", or one of the own addresses.
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -1,0 +1,169 @@
+//! Prometheus exposition of the appliance: per-core counters (plain per-core
+//! memory, summed by the reader at scrape time), flow and PIP levels, real
+//! server health and check latency, the snapshot generation.
+//!
+//! Each scrape builds a fresh registry from the current values: the data
+//! cores never touch a Prometheus type, and the control side pays only when
+//! scraped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dataplane::counters::{CoreCounters, DropReason, Event, Gauge};
+use prometheus::{GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::health::ServerHealth;
+
+/// What a scrape reads besides the cores' counters.
+pub struct Scrape<'a> {
+    pub cores: &'a [Arc<CoreCounters>],
+    pub generation: u64,
+    /// Real servers by name: whether the data path may use them, and their checks.
+    pub servers: &'a [(String, bool)],
+    pub health: &'a HashMap<String, ServerHealth>,
+}
+
+fn counter(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntGaugeVec, prometheus::Error> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+pub fn render(s: &Scrape) -> Result<String, prometheus::Error> {
+    let r = Registry::new_custom(Some("gslbd".into()), None)?;
+    let packets = counter(
+        &r,
+        "packets_total",
+        "Packets received (rx) and sent (tx) by a data core.",
+        &["core", "direction"],
+    )?;
+    let bytes = counter(
+        &r,
+        "bytes_total",
+        "Bytes received (rx) and sent (tx) by a data core.",
+        &["core", "direction"],
+    )?;
+    let drops =
+        counter(&r, "drops_total", "Packets dropped by a data core, by reason.", &["core", "reason"])?;
+    let created = counter(
+        &r,
+        "flows_created_total",
+        "Flows created, by path (local real server or proxy to a remote site).",
+        &["core", "path"],
+    )?;
+    let expired = counter(&r, "flows_expired_total", "Flows aged out, by path.", &["core", "path"])?;
+    let events = counter(
+        &r,
+        "events_total",
+        "Other data-core events (ARP and ping replies, resets sent, hand-offs, ...).",
+        &["core", "event"],
+    )?;
+    let flows = gauge(&r, "flows_active", "Flows in a data core's table.", &["core"])?;
+    let pips =
+        gauge(&r, "pip_ports_in_use", "Proxy-IP ports a data core holds for proxied flows.", &["core"])?;
+    for (i, c) in s.cores.iter().enumerate() {
+        let core = i.to_string();
+        let core = core.as_str();
+        for e in Event::ALL {
+            let v = c.event(*e);
+            match e {
+                Event::RxPackets => packets.with_label_values(&[core, "rx"]).inc_by(v),
+                Event::TxPackets => packets.with_label_values(&[core, "tx"]).inc_by(v),
+                Event::RxBytes => bytes.with_label_values(&[core, "rx"]).inc_by(v),
+                Event::TxBytes => bytes.with_label_values(&[core, "tx"]).inc_by(v),
+                Event::FlowsCreatedLocal => created.with_label_values(&[core, "local"]).inc_by(v),
+                Event::FlowsCreatedProxy => created.with_label_values(&[core, "proxy"]).inc_by(v),
+                Event::FlowsExpiredLocal => expired.with_label_values(&[core, "local"]).inc_by(v),
+                Event::FlowsExpiredProxy => expired.with_label_values(&[core, "proxy"]).inc_by(v),
+                other => events.with_label_values(&[core, other.name()]).inc_by(v),
+            }
+        }
+        for reason in DropReason::ALL {
+            drops.with_label_values(&[core, reason.name()]).inc_by(c.dropped(*reason));
+        }
+        flows.with_label_values(&[core]).set(c.gauge(Gauge::FlowsActive) as i64);
+        pips.with_label_values(&[core]).set(c.gauge(Gauge::PipPortsInUse) as i64);
+    }
+
+    let up = gauge(
+        &r,
+        "real_server_up",
+        "1 if the data path may send new connections to the real server.",
+        &["server"],
+    )?;
+    let checks = counter(&r, "health_checks_total", "Health checks run against a real server.", &["server"])?;
+    let failures = counter(&r, "health_check_failures_total", "Health checks that failed.", &["server"])?;
+    let latency = GaugeVec::new(
+        Opts::new("health_check_latency_seconds", "Round-trip time of the last passing health check."),
+        &["server"],
+    )?;
+    r.register(Box::new(latency.clone()))?;
+    for (name, usable) in s.servers {
+        up.with_label_values(&[name]).set(i64::from(*usable));
+        if let Some(h) = s.health.get(name) {
+            checks.with_label_values(&[name]).inc_by(h.checks);
+            failures.with_label_values(&[name]).inc_by(h.failures);
+            if let Some(rtt) = h.last_rtt {
+                latency.with_label_values(&[name]).set(rtt.as_secs_f64());
+            }
+        }
+    }
+    let generation = IntGauge::new("snapshot_generation", "Generation of the snapshot the data cores run.")?;
+    r.register(Box::new(generation.clone()))?;
+    generation.set(s.generation as i64);
+
+    TextEncoder::new().encode_to_string(&r.gather())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn cores_are_summed_per_label_and_names_are_prefixed() {
+        let a = Arc::new(CoreCounters::default());
+        let b = Arc::new(CoreCounters::default());
+        a.add(Event::RxPackets, 5);
+        b.add(Event::RxPackets, 7);
+        b.count_drop(DropReason::TcpNoFlow);
+        a.set(Gauge::FlowsActive, 3);
+        let mut health = HashMap::new();
+        health.insert(
+            "web1".to_string(),
+            ServerHealth {
+                checks: 4,
+                failures: 1,
+                last_rtt: Some(Duration::from_millis(2)),
+                ..ServerHealth::default()
+            },
+        );
+        let servers = vec![("web1".to_string(), true), ("web2".to_string(), false)];
+        let text = render(&Scrape { cores: &[a, b], generation: 9, servers: &servers, health: &health })
+            .expect("render");
+        for line in [
+            "gslbd_packets_total{core=\"0\",direction=\"rx\"} 5",
+            "gslbd_packets_total{core=\"1\",direction=\"rx\"} 7",
+            "gslbd_drops_total{core=\"1\",reason=\"tcp_no_flow\"} 1",
+            "gslbd_flows_active{core=\"0\"} 3",
+            "gslbd_real_server_up{server=\"web2\"} 0",
+            "gslbd_health_checks_total{server=\"web1\"} 4",
+            "gslbd_health_check_latency_seconds{server=\"web1\"} 0.002",
+            "gslbd_snapshot_generation 9",
+            "# TYPE gslbd_drops_total counter",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
+    }
+}
