@@ -9,6 +9,8 @@ mod health;
 mod kernel;
 mod metrics;
 mod run;
+#[allow(dead_code)] // wired into the control loop with the remote-site configuration
+mod sitestate;
 mod snapshot;
 
 use std::path::PathBuf;
