@@ -4,5 +4,6 @@
 //! not heard from for `misses` intervals is unreachable. What it learns feeds
 //! the data path's proxy decision through the snapshot.
 
+pub mod node;
 pub mod peer;
 pub mod wire;
