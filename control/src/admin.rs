@@ -23,6 +23,7 @@ use tiny_http::{Header, Method, Response, Server};
 
 use crate::health::HealthTable;
 use crate::metrics;
+use crate::sitestate::node::RemoteStatus;
 
 /// What the control loop shows the admin API, refreshed on every publish.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +34,10 @@ pub struct View {
     pub services: Vec<(String, String, u16, String, String)>,
     /// (name, address, state the data path uses, operator's state)
     pub servers: Vec<(String, String, String, String)>,
+    /// Other sites as the site-state protocol knows them.
+    pub remotes: Vec<RemoteStatus>,
+    /// Reports refused before their sender was known (bad tag, malformed, ...).
+    pub refused_unknown: HashMap<&'static str, u64>,
 }
 
 pub enum Command {
@@ -105,8 +110,14 @@ fn handle(
     let response = match (req.method(), parts.as_slice()) {
         (Method::Get, ["metrics"]) => {
             let servers: Vec<(String, bool)> = v.servers.iter().map(|s| (s.0.clone(), s.2 == "up")).collect();
-            let scrape =
-                metrics::Scrape { cores, generation: v.generation, servers: &servers, health: &health };
+            let scrape = metrics::Scrape {
+                cores,
+                generation: v.generation,
+                servers: &servers,
+                health: &health,
+                remotes: &v.remotes,
+                refused_unknown: &v.refused_unknown,
+            };
             match metrics::render(&scrape) {
                 Ok(text) => {
                     let h = Header::from_bytes("Content-Type", "text/plain; version=0.0.4")
@@ -171,6 +182,15 @@ fn status(
                 })),
             })
         }).collect::<Vec<_>>(),
+        "remote_sites": v.remotes.iter().map(|r| json!({
+            "name": r.name,
+            "reachable": r.reachable,
+            "last_update_ms_ago": r.age.map(|a| a.as_millis() as u64),
+            "load_permille": r.load_permille,
+            "services": r.services,
+            "reports_accepted": r.accepted,
+            "reports_refused": r.refused,
+        })).collect::<Vec<_>>(),
         "data_cores": cores.iter().enumerate().map(|(i, c)| json!({
             "core": i,
             "flows_active": c.gauge(Gauge::FlowsActive),

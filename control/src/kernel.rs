@@ -43,6 +43,14 @@ pub fn configure_tap(iface: &str, mac: MacAddr, addresses: &[(Ipv4Addr, u8)]) ->
     ip(&["link", "set", "dev", iface, "up"])
 }
 
+/// Routes for the appliance's own traffic (e.g. to other sites' appliances).
+pub fn add_routes(iface: &str, routes: &[((Ipv4Addr, u8), Ipv4Addr)]) -> Result<(), String> {
+    for ((dst, prefix), gw) in routes {
+        ip(&["route", "replace", &format!("{dst}/{prefix}"), "via", &gw.to_string(), "dev", iface])?;
+    }
+    Ok(())
+}
+
 /// The kernel's complete IPv4 neighbour entries (`/proc/net/arp`).
 pub fn neighbours() -> HashMap<Ipv4Addr, MacAddr> {
     let text = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();

@@ -9,7 +9,6 @@ mod health;
 mod kernel;
 mod metrics;
 mod run;
-#[allow(dead_code)] // wired into the control loop with the remote-site configuration
 mod sitestate;
 mod snapshot;
 

@@ -13,6 +13,7 @@ use dataplane::counters::{CoreCounters, DropReason, Event, Gauge};
 use prometheus::{GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::health::ServerHealth;
+use crate::sitestate::node::RemoteStatus;
 
 /// What a scrape reads besides the cores' counters.
 pub struct Scrape<'a> {
@@ -21,6 +22,8 @@ pub struct Scrape<'a> {
     /// Real servers by name: whether the data path may use them, and their checks.
     pub servers: &'a [(String, bool)],
     pub health: &'a HashMap<String, ServerHealth>,
+    pub remotes: &'a [RemoteStatus],
+    pub refused_unknown: &'a HashMap<&'static str, u64>,
 }
 
 fn counter(
@@ -119,6 +122,40 @@ pub fn render(s: &Scrape) -> Result<String, prometheus::Error> {
             }
         }
     }
+    let reachable =
+        gauge(&r, "remote_site_reachable", "1 if the site-state protocol hears from the site.", &["site"])?;
+    let age = GaugeVec::new(
+        Opts::new("remote_site_update_age_seconds", "Time since the site's last valid report."),
+        &["site"],
+    )?;
+    r.register(Box::new(age.clone()))?;
+    let load = GaugeVec::new(
+        Opts::new("remote_site_load_ratio", "Load the site reports: active flows over capacity."),
+        &["site"],
+    )?;
+    r.register(Box::new(load.clone()))?;
+    let accepted =
+        counter(&r, "site_state_reports_total", "Valid site-state reports taken from a site.", &["site"])?;
+    let refused = counter(
+        &r,
+        "site_state_refused_total",
+        "Site-state reports refused, by reason (stale, replayed, bad_mac, ...).",
+        &["site", "reason"],
+    )?;
+    for rs in s.remotes {
+        reachable.with_label_values(&[rs.name.as_str()]).set(i64::from(rs.reachable));
+        if let Some(a) = rs.age {
+            age.with_label_values(&[rs.name.as_str()]).set(a.as_secs_f64());
+        }
+        load.with_label_values(&[rs.name.as_str()]).set(f64::from(rs.load_permille) / 1000.0);
+        accepted.with_label_values(&[rs.name.as_str()]).inc_by(rs.accepted);
+        for (why, n) in &rs.refused {
+            refused.with_label_values(&[rs.name.as_str(), why]).inc_by(*n);
+        }
+    }
+    for (why, n) in s.refused_unknown {
+        refused.with_label_values(&["", why]).inc_by(*n);
+    }
     let generation = IntGauge::new("snapshot_generation", "Generation of the snapshot the data cores run.")?;
     r.register(Box::new(generation.clone()))?;
     generation.set(s.generation as i64);
@@ -150,8 +187,25 @@ mod tests {
             },
         );
         let servers = vec![("web1".to_string(), true), ("web2".to_string(), false)];
-        let text = render(&Scrape { cores: &[a, b], generation: 9, servers: &servers, health: &health })
-            .expect("render");
+        let remotes = vec![RemoteStatus {
+            name: "site2".into(),
+            reachable: true,
+            age: Some(Duration::from_millis(300)),
+            load_permille: 250,
+            services: HashMap::new(),
+            accepted: 12,
+            refused: HashMap::from([("replayed", 2)]),
+        }];
+        let unknown = HashMap::from([("bad_mac", 1)]);
+        let scrape = Scrape {
+            cores: &[a, b],
+            generation: 9,
+            servers: &servers,
+            health: &health,
+            remotes: &remotes,
+            refused_unknown: &unknown,
+        };
+        let text = render(&scrape).expect("render");
         for line in [
             "gslbd_packets_total{core=\"0\",direction=\"rx\"} 5",
             "gslbd_packets_total{core=\"1\",direction=\"rx\"} 7",
@@ -161,6 +215,10 @@ mod tests {
             "gslbd_health_checks_total{server=\"web1\"} 4",
             "gslbd_health_check_latency_seconds{server=\"web1\"} 0.002",
             "gslbd_snapshot_generation 9",
+            "gslbd_remote_site_reachable{site=\"site2\"} 1",
+            "gslbd_remote_site_load_ratio{site=\"site2\"} 0.25",
+            "gslbd_site_state_refused_total{reason=\"replayed\",site=\"site2\"} 2",
+            "gslbd_site_state_refused_total{reason=\"bad_mac\",site=\"\"} 1",
             "# TYPE gslbd_drops_total counter",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");

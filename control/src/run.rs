@@ -22,7 +22,8 @@ use crate::admin::{Admin, Command, Reply, View};
 use crate::config::{self, Config, File};
 use crate::health::{Checks, HealthTable, ServerHealth};
 use crate::kernel;
-use crate::snapshot::Builder;
+use crate::sitestate::node::{Node, RemoteStatus};
+use crate::snapshot::{Builder, Inputs};
 
 /// How a data core idles: after `polls` empty polls in a row it sleeps
 /// `sleep` between polls, so appliances can share a small machine; one
@@ -66,6 +67,37 @@ fn eal_config(f: &File) -> EalConfig {
 
 fn own_addresses(f: &File) -> Vec<(Ipv4Addr, u8)> {
     f.kernel.iter().flat_map(|k| &k.addresses).filter_map(|a| config::cidr(a.get_ref()).ok()).collect()
+}
+
+/// Each service's health as this site reports it to the others: whether its
+/// group (or its backup) has a real server that can take a connection.
+fn service_health(snap: &dataplane::snapshot::Snapshot) -> Vec<(String, bool)> {
+    use dataplane::snapshot::{Backup, Health};
+    let up = |i: u16| snap.real_servers.get(usize::from(i)).is_some_and(|r| r.health == Health::Up);
+    let group_up = |g: u16| {
+        snap.groups
+            .get(usize::from(g))
+            .is_some_and(|g| g.members.iter().any(|m| m.weight > 0 && up(m.server)))
+    };
+    snap.services
+        .iter()
+        .map(|s| {
+            let g = snap.groups.get(usize::from(s.group));
+            let backup = g.is_some_and(|g| match g.backup {
+                Backup::None => false,
+                Backup::Server(i) => up(i),
+                Backup::Group(b) => group_up(b),
+            });
+            (s.name.clone(), group_up(s.group) || backup)
+        })
+        .collect()
+}
+
+/// Active flows against capacity, per thousand, over all data cores.
+fn load_permille(cores: &[Arc<CoreCounters>], capacity: u32) -> u16 {
+    let active: u64 = cores.iter().map(|c| c.gauge(dataplane::counters::Gauge::FlowsActive)).sum();
+    let total = u64::from(capacity.max(1)) * cores.len().max(1) as u64;
+    (active * 1000 / total).min(1000) as u16
 }
 
 /// The configuration with the operator's admin-API changes applied.
@@ -116,7 +148,10 @@ fn update_view(view: &Mutex<View>, f: &File, snap: &dataplane::snapshot::Snapsho
         })
         .collect();
     if let Ok(mut v) = view.lock() {
-        *v = View { site: f.site.name.clone(), generation: snap.generation, services, servers };
+        v.site = f.site.name.clone();
+        v.generation = snap.generation;
+        v.services = services;
+        v.servers = servers;
     }
 }
 
@@ -176,6 +211,8 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                 )
             })?;
             kernel::configure_tap(&iface, port.mac, &own_addresses(f))?;
+            let routes: Vec<_> = k.routes.iter().filter_map(|r| config::route(r.get_ref()).ok()).collect();
+            kernel::add_routes(&iface, &routes)?;
             Some(kp)
         }
     };
@@ -185,8 +222,25 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     let health: HealthTable = HealthTable::default();
     let (health_tx, health_rx) = mpsc::channel::<String>();
     let mut checks = Checks::start(f, &health, &health_tx);
+    let mut node = match &f.site_state {
+        Some(ss) => {
+            let peers: Vec<(String, std::net::SocketAddr)> =
+                f.remote_sites.iter().map(|r| (r.name.get_ref().clone(), r.peer)).collect();
+            let interval = Duration::from_millis(ss.interval_ms);
+            Some(
+                Node::new(ss.listen, &ss.key, &f.site.name, &peers, interval, ss.misses)
+                    .map_err(|e| format!("site_state.listen {}: {e}", ss.listen))?,
+            )
+        }
+        None => None,
+    };
+    let mut remotes: Vec<RemoteStatus> = Vec::new();
     let first = builder
-        .build(f, port.mac, &neighbours, &health_snapshot(&health))
+        .build(
+            f,
+            port.mac,
+            &Inputs { neighbours: &neighbours, health: &health_snapshot(&health), remotes: &remotes },
+        )
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let mut publisher = Publisher::new(first);
     let idle = Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
@@ -255,6 +309,7 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     };
     update_view(&view, f, &publisher.current());
     let mut overlay: HashMap<String, config::ServerState> = HashMap::new();
+    let mut last_reported: Vec<(String, bool)> = Vec::new();
 
     let mut last_solicit = Instant::now() - Duration::from_secs(10);
     let mut last_stats = (Instant::now(), port.stats());
@@ -331,6 +386,34 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
             changed = true;
         }
         let f = &config.file;
+        if let Some(node) = node.as_mut() {
+            let now = Instant::now();
+            if node.poll(now) {
+                let before: HashMap<String, bool> =
+                    remotes.iter().map(|r| (r.name.clone(), r.reachable)).collect();
+                remotes = node.status(now);
+                for r in &remotes {
+                    if before.get(&r.name) != Some(&r.reachable) {
+                        println!(
+                            "site-state: {} is {}",
+                            r.name,
+                            if r.reachable { "reachable" } else { "unreachable" }
+                        );
+                    }
+                }
+                changed = true;
+            }
+            if let Ok(mut v) = view.lock() {
+                v.remotes = node.status(now);
+                v.refused_unknown = node.refused_unknown.clone();
+            }
+            let snap = publisher.current();
+            let services = service_health(&snap);
+            let load = load_permille(&counters, f.flows.capacity);
+            let news = services != last_reported;
+            node.report(now, &services, load, news);
+            last_reported = services;
+        }
         let now = wanted_neighbours(f);
         if now != neighbours {
             neighbours = now;
@@ -344,7 +427,9 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
         }
         if changed {
             let effective = with_overlay(f, &overlay);
-            match builder.build(&effective, port.mac, &neighbours, &health_snapshot(&health)) {
+            let inputs =
+                Inputs { neighbours: &neighbours, health: &health_snapshot(&health), remotes: &remotes };
+            match builder.build(&effective, port.mac, &inputs) {
                 Ok(s) => {
                     publisher.publish(s);
                     update_view(&view, &effective, &publisher.current());

@@ -10,13 +10,21 @@ use std::net::Ipv4Addr;
 
 use dataplane::flow::Timeouts;
 use dataplane::snapshot::{
-    Backup, DownPolicy, Group, Health, Member, Method, Proto, RealServer, Refuse, Service, Snapshot,
-    SnapshotError,
+    Backup, DownPolicy, Group, Health, Member, Method, Proto, RealServer, Refuse, RemoteSite, RemoteTarget,
+    Service, Snapshot, SnapshotError,
 };
 use dataplane::wire::MacAddr;
 
 use crate::config::{self, File};
 use crate::health::ServerHealth;
+use crate::sitestate::node::RemoteStatus;
+
+/// What the control side has learned, besides the configuration.
+pub struct Inputs<'a> {
+    pub neighbours: &'a HashMap<Ipv4Addr, MacAddr>,
+    pub health: &'a HashMap<String, ServerHealth>,
+    pub remotes: &'a [RemoteStatus],
+}
 
 #[derive(Default)]
 pub struct Builder {
@@ -42,16 +50,13 @@ impl Builder {
 
     /// Every address the data path needs the kernel to resolve.
     pub fn next_hops(file: &File) -> Vec<Ipv4Addr> {
-        file.real_servers.iter().filter(|r| r.mac.is_none()).map(|r| r.address).collect()
+        let servers = file.real_servers.iter().filter(|r| r.mac.is_none()).map(|r| r.address);
+        let routers = file.remote_sites.iter().filter(|r| r.next_hop_mac.is_none()).map(|r| r.next_hop);
+        servers.chain(routers).collect()
     }
 
-    pub fn build(
-        &mut self,
-        file: &File,
-        mac: MacAddr,
-        neighbours: &HashMap<Ipv4Addr, MacAddr>,
-        health: &HashMap<String, ServerHealth>,
-    ) -> Result<Snapshot, SnapshotError> {
+    pub fn build(&mut self, file: &File, mac: MacAddr, inputs: &Inputs) -> Result<Snapshot, SnapshotError> {
+        let (neighbours, health) = (inputs.neighbours, inputs.health);
         for s in &mut self.servers {
             // Anything not in the file any more is never chosen again.
             s.health = Health::Down;
@@ -125,6 +130,26 @@ impl Builder {
                 group
             })
             .collect();
+        s.sites = file
+            .remote_sites
+            .iter()
+            .map(|r| {
+                let status = inputs.remotes.iter().find(|st| st.name == *r.name.get_ref());
+                RemoteSite {
+                    name: r.name.get_ref().clone(),
+                    next_hop: r
+                        .next_hop_mac
+                        .as_ref()
+                        .and_then(|m| m.get_ref().parse().ok())
+                        .or_else(|| neighbours.get(&r.next_hop).copied())
+                        .unwrap_or(MacAddr::ZERO),
+                    reachable: status.is_some_and(|st| st.reachable),
+                    load_permille: status.map_or(0, |st| st.load_permille),
+                }
+            })
+            .collect();
+        let site_index =
+            |name: &str| file.remote_sites.iter().position(|r| r.name.get_ref() == name).map(|i| i as u16);
         s.services = file
             .services
             .iter()
@@ -139,7 +164,26 @@ impl Builder {
                     },
                     real_port: svc.real_port.unwrap_or(svc.port),
                     group: group_index(svc.group.get_ref())?,
-                    remotes: Vec::new(),
+                    remotes: svc
+                        .remotes
+                        .iter()
+                        .filter_map(|r| {
+                            let name = r.service.as_deref().unwrap_or(&svc.name);
+                            // Healthy only as its own site last reported it.
+                            let healthy = inputs
+                                .remotes
+                                .iter()
+                                .find(|st| st.name == *r.site.get_ref())
+                                .and_then(|st| st.services.get(name).copied())
+                                .unwrap_or(false);
+                            Some(RemoteTarget {
+                                site: site_index(r.site.get_ref())?,
+                                vip: r.vip,
+                                port: r.port.unwrap_or(svc.port),
+                                healthy,
+                            })
+                        })
+                        .collect(),
                     refuse: match svc.refuse {
                         config::Refuse::Drop => Refuse::Drop,
                         config::Refuse::Reset => Refuse::Reset,

@@ -90,6 +90,49 @@ pub fn check(f: &File) -> Result<(), Fail> {
         }
     }
 
+    let mut sites = HashSet::new();
+    for r in &f.remote_sites {
+        if !sites.insert(r.name.get_ref().as_str()) {
+            return Err((r.name.span(), format!("a second remote site named {:?}", r.name.get_ref())));
+        }
+        if r.name.get_ref() == &f.site.name {
+            return Err((r.name.span(), "a remote site cannot have this site's own name".into()));
+        }
+        if f.site_state.is_none() {
+            return Err((
+                r.name.span(),
+                "remote sites need a [site_state] section: without reports they are never reachable".into(),
+            ));
+        }
+        if let Some(mac) = &r.next_hop_mac {
+            mac.get_ref().parse::<dataplane::wire::MacAddr>().map_err(|_| {
+                (
+                    mac.span(),
+                    format!("expected a MAC address like \"02:00:00:00:00:01\", found {:?}", mac.get_ref()),
+                )
+            })?;
+        }
+    }
+    if let Some(k) = &f.kernel {
+        for r in &k.routes {
+            super::route(r.get_ref()).map_err(|e| (r.span(), e))?;
+        }
+    }
+    for s in &f.services {
+        for r in &s.remotes {
+            if !sites.contains(r.site.get_ref().as_str()) {
+                return Err((
+                    r.site.span(),
+                    format!(
+                        "service {:?} names remote site {:?}, which is not defined",
+                        s.name,
+                        r.site.get_ref()
+                    ),
+                ));
+            }
+        }
+    }
+
     let mut used: HashMap<Ipv4Addr, &str> = HashMap::new();
     if let Some(k) = &f.kernel {
         for a in &k.addresses {

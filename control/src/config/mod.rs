@@ -43,6 +43,9 @@ pub struct File {
     pub flows: Flows,
     pub site: Site,
     pub management: Option<Management>,
+    pub site_state: Option<SiteState>,
+    #[serde(default, rename = "remote_site")]
+    pub remote_sites: Vec<RemoteSite>,
     #[serde(default, rename = "real_server")]
     pub real_servers: Vec<RealServer>,
     #[serde(default, rename = "group")]
@@ -104,6 +107,10 @@ pub struct Kernel {
     pub device: String,
     /// "address/prefix", one per subnet the appliance talks to itself.
     pub addresses: Vec<Spanned<String>>,
+    /// Kernel routes for the appliance's own traffic, "PREFIX via GATEWAY"
+    /// (e.g. to the other sites' own addresses).
+    #[serde(default)]
+    pub routes: Vec<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -136,6 +143,53 @@ impl Default for Flows {
             udp_timeout_s: t.udp_ms / 1000,
         }
     }
+}
+
+/// The site-state protocol: reports to and from the other sites' appliances.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteState {
+    /// One of the own addresses, and a port (every site uses the same key).
+    pub listen: std::net::SocketAddr,
+    /// Shared secret for HMAC-SHA256.
+    pub key: String,
+    #[serde(default = "d_report_ms")]
+    pub interval_ms: u64,
+    /// Intervals without a valid report before a site is unreachable.
+    #[serde(default = "d_misses")]
+    pub misses: u32,
+}
+
+fn d_report_ms() -> u64 {
+    1000
+}
+fn d_misses() -> u32 {
+    3
+}
+
+/// Another site: where its appliance reports from, and how to reach its VIPs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSite {
+    pub name: Spanned<String>,
+    /// Its `site_state.listen`.
+    pub peer: std::net::SocketAddr,
+    /// The router on our segment towards its VIPs (MAC learned from the kernel).
+    pub next_hop: Ipv4Addr,
+    /// A fixed MAC for `next_hop` instead.
+    pub next_hop_mac: Option<Spanned<String>>,
+}
+
+/// Where a service's connections go when this site has no server for them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remote {
+    pub site: Spanned<String>,
+    pub vip: Ipv4Addr,
+    /// Default: the service's port.
+    pub port: Option<u16>,
+    /// The service's name at that site (default: the same name).
+    pub service: Option<String>,
 }
 
 /// The management interface: Prometheus `/metrics` and the admin API.
@@ -308,6 +362,9 @@ pub struct Service {
     pub refuse: Refuse,
     #[serde(default)]
     pub on_server_down: OnServerDown,
+    /// Other sites' VIPs for this service, in order of preference.
+    #[serde(default)]
+    pub remotes: Vec<Remote>,
 }
 
 /// A group member as written: `name` or `name:weight`.
@@ -331,4 +388,17 @@ pub fn cidr(spec: &str) -> Result<(Ipv4Addr, u8), String> {
         return Err(bad());
     }
     Ok((addr, prefix))
+}
+
+/// A kernel route as written: "203.0.113.0/24 via 198.51.100.254".
+pub fn route(spec: &str) -> Result<((Ipv4Addr, u8), Ipv4Addr), String> {
+    let bad = || {
+        format!("expected \"PREFIX via GATEWAY\", like \"203.0.113.0/24 via 198.51.100.254\", found {spec:?}")
+    };
+    let mut words = spec.split_whitespace();
+    let (Some(dst), Some("via"), Some(gw), None) = (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err(bad());
+    };
+    Ok((cidr(dst).map_err(|_| bad())?, gw.parse().map_err(|_| bad())?))
 }

@@ -140,6 +140,36 @@ fn a_fixed_mac_must_be_a_mac() {
 }
 
 #[test]
+fn remote_sites_are_checked() {
+    let remote =
+        "\n[[remote_site]]\nname = \"site2\"\npeer = \"203.0.113.1:3011\"\nnext_hop = \"198.51.100.254\"\n";
+    let e = error(&format!("{GOOD}{remote}"));
+    assert!(e.message.contains("need a [site_state] section"), "{e}");
+    let state = "\n[site_state]\nlisten = \"198.51.100.1:3011\"\nkey = \"k\"\n";
+    let ok = format!("{GOOD}{state}{remote}").replace(
+        "group = \"g\"\n",
+        "group = \"g\"\nremotes = [{ site = \"site2\", vip = \"203.0.113.10\" }]\n",
+    );
+    let c = parse(&ok).expect("valid");
+    assert_eq!(c.file.services[0].remotes.len(), 1);
+    let bad = ok.replace("site = \"site2\", vip", "site = \"site3\", vip");
+    let e = error(&bad);
+    assert_eq!(e.line, line_of(&bad, "site3"), "{e}");
+    assert!(e.message.contains("remote site \"site3\", which is not defined"), "{e}");
+}
+
+#[test]
+fn a_route_must_say_via() {
+    let text = GOOD.replace(
+        "addresses = [\"10.1.0.1/24\"]",
+        "addresses = [\"10.1.0.1/24\"]\nroutes = [\"203.0.113.0/24 through 10.1.0.254\"]",
+    );
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "routes"), "{e}");
+    assert!(e.message.contains("PREFIX via GATEWAY"), "{e}");
+}
+
+#[test]
 fn a_missing_section_is_named() {
     let e = error(&GOOD.replace("[port]\ndevice = \"net_af_packet0\"", ""));
     assert!(e.message.contains("missing field `port`"), "{e}");
