@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The gslbd network-namespace lab: one site's Ethernet segment with a client
-# and real servers, and a veth in the root namespace for the appliance.
+# The gslbd network-namespace lab: per site an Ethernet segment with real
+# servers (and, at site 1, a client) and a veth in the root namespace for the
+# site's appliance; optionally a router joining the sites' segments (the
+# "WAN"), for the Alteon GSLB "proxy IP" scenario: a client at site 1 asks
+# site 1's VIP; site 1 relays the connection to site 2's VIP with one of its
+# proxy IPs (PIPs, 192.0.2.0/24) as source, so site 2's answers come back
+# through the router to site 1.
 #
+# Site 1 (GSLBD_LAB_SITE=1, the default; examples/site1.toml):
 #   gs1-client  eth0 198.51.100.7/24, route 192.0.2.0/24 dev eth0 (on-link:
 #               it ARPs for the VIP 192.0.2.10 itself; the appliance answers)
 #   gs1-web1    eth0 10.1.0.11/24  HTTP :80 answers "web1"   } default route
@@ -11,11 +17,34 @@
 #               port "wire" whose peer gs1-wire stays in the ROOT namespace:
 #               gslbd opens it as net_af_packet0,iface=gs1-wire (no address,
 #               promiscuous, no IPv6, ARP off: the kernel stays silent on it).
-# The appliance's own addresses (198.51.100.1, 10.1.0.1) belong to gslbd (its
-# TAP), not to the lab. GSLBD_LAB_SITE=N selects site N (gsN-*); only site 1
-# has an address plan so far. Runtime files (PIDs, logs): /run/gslbd-lab/gsN.
+#   The appliance: 198.51.100.1 (segment), 10.1.0.1 (servers); VIP
+#   192.0.2.10, PIP 192.0.2.200.
+# Site 2 (GSLBD_LAB_SITE=2): no client of its own (the client is at site 1).
+#   gs2-web1    eth0 10.2.0.11/24  HTTP :80 answers "site2-web1" } default
+#   gs2-pop1    eth0 10.2.0.21/24  dovecot POP3 :110, alice;     } route via
+#               the message reads "Hello from site 2 pop1"       } 10.2.0.1
+#   gs2-sw      the bridge gs2-br, port "wire" <-> gs2-wire in the root
+#               namespace (as gs1-wire; MAC 02:67:73:02:00:01).
+#   The appliance: 203.0.113.1 (segment), 10.2.0.1 (servers); VIP
+#   203.0.113.10, PIP 203.0.113.200.
+# The router (`up-wan`, after both sites are up; `down-wan` removes it):
+#   gs-rt       site1 198.51.100.254/24 (02:67:73:00:00:fe), port "rt" on
+#               gs1-br, route 192.0.2.0/24 dev site1 (on-link: site 1's VIPs
+#               and PIPs, whose ARP site 1's appliance answers);
+#               site2 203.0.113.254/24 (02:67:73:00:01:fe), port "rt" on
+#               gs2-br; 203.0.113.0/24 is on-link (the connected route):
+#               site 2's own address, VIP and PIP, answered by its appliance.
+#               IPv4 forwarding on, rp_filter off, IPv6 off, no redirects.
+#   `cut-wan` / `restore-wan` set the router's site-2 side down / up (site 2
+#   cut off). `down` of one site leaves the other site alone; it takes the
+#   router's side on that segment with it, and `up` of that site puts it back
+#   if gs-rt exists.
+# The appliances' own addresses belong to gslbd (its TAP), not to the lab.
+# GSLBD_LAB_SITE=N selects site N (gsN-*); sites 1 and 2 have an address
+# plan. Runtime files (PIDs, logs): /run/gslbd-lab/gsN.
 #
 # usage: scripts/lab.sh up | down | status | check | stop-server NAME | start-server NAME
+# usage: scripts/lab.sh up-wan | down-wan | cut-wan | restore-wan   (GSLBD_LAB_SITE ignored)
 set -Eeuo pipefail
 
 SITE="${GSLBD_LAB_SITE:-1}"
@@ -29,14 +58,19 @@ NS_SW="$P-sw"
 BR="$P-br"
 WIRE="$P-wire"
 NS_CLIENT="$P-client"
+NS_RT=gs-rt                # the router between the sites (up-wan)
+WAN_SITES=(1 2)            # the sites it joins (see wan_side)
 MAIL_USER=gslbd-lab        # owner of the POP3 maildirs (uid must be >= 500)
 POP_USER=alice
 POP_PASS=secret
 
 # The address plan of each site. SERVERS lists the real servers in order;
-# ADDR/KIND are per server; MACs are 02:67:73 ("gs"):site:00:last-octet, so
-# captures read the same on every run.
-declare -A ADDR KIND
+# ADDR/KIND are per server; LABEL is what a server calls itself (the HTTP
+# answer and X-Served-By; dovecot's instance name and greeting), MESSAGE the
+# body of a POP3 server's one message. CLIENT_ADDR empty: no client namespace.
+# MACs are 02:67:73 ("gs"):site:00:last-octet, so captures read the same on
+# every run.
+declare -A ADDR KIND LABEL MESSAGE
 plan() {
     case "$SITE" in
     1)
@@ -47,8 +81,48 @@ plan() {
         SERVERS=(web1 web2 pop1)
         ADDR=([web1]=10.1.0.11/24 [web2]=10.1.0.12/24 [pop1]=10.1.0.21/24)
         KIND=([web1]=http [web2]=http [pop1]=pop3)
+        LABEL=([web1]=web1 [web2]=web2 [pop1]=pop1)
+        MESSAGE=([pop1]="Hello from pop1")
+        ;;
+    2)
+        # No client: the client lives at site 1 and reaches site 2 through
+        # site 1's VIP (proxy IP) and the router gs-rt (up-wan).
+        CLIENT_ADDR=
+        CLIENT_ROUTES=()
+        VIP=203.0.113.10                      # site 2's own address is .1, PIP .200
+        GATEWAY=10.2.0.1                      # the appliance, for the servers
+        SERVERS=(web1 pop1)
+        ADDR=([web1]=10.2.0.11/24 [pop1]=10.2.0.21/24)
+        KIND=([web1]=http [pop1]=pop3)
+        # Labels unlike site 1's: an answer tells which site served it, and
+        # the two dovecots do not share an instance name.
+        LABEL=([web1]=site2-web1 [pop1]=site2-pop1)
+        MESSAGE=([pop1]="Hello from site 2 pop1")
         ;;
     *) die "no address plan for site $SITE yet (see plan() in $0)" ;;
+    esac
+}
+
+# wan_side N: the router's side on site N's segment. Sets RT_SW and RT_BR (the
+# site's switch and bridge), RT_IF (the interface in gs-rt; its peer is port
+# "rt" on the bridge), RT_MAC, RT_ADDR and RT_ROUTES (on-link routes beyond
+# the connected one).
+wan_side() {
+    RT_SW="gs$1-sw"
+    RT_BR="gs$1-br"
+    RT_IF="site$1"
+    case "$1" in
+    1)
+        RT_MAC=02:67:73:00:00:fe
+        RT_ADDR=198.51.100.254/24
+        RT_ROUTES=(192.0.2.0/24)              # site 1's VIPs and PIPs
+        ;;
+    2)
+        RT_MAC=02:67:73:00:01:fe
+        RT_ADDR=203.0.113.254/24
+        RT_ROUTES=()                          # 203.0.113.0/24: the connected route
+        ;;
+    *) die "the router joins sites ${WAN_SITES[*]} only, not site $1" ;;
     esac
 }
 
@@ -69,7 +143,7 @@ is_server() {
 }
 all_ns() { # every namespace of this site, switch last
     local s
-    printf '%s\n' "$NS_CLIENT"
+    if [[ -n "$CLIENT_ADDR" ]]; then printf '%s\n' "$NS_CLIENT"; fi
     for s in "${SERVERS[@]}"; do server_ns "$s"; echo; done
     printf '%s\n' "$NS_SW"
 }
@@ -174,7 +248,7 @@ start_server() {
     case "${KIND[$name]}" in
     http)
         spawn "$pf" "$RUN/$name.log" ip netns exec "$ns" "$(python_bin)" -u "$LABDIR/httpd.py" \
-            --name "$name" --bind 0.0.0.0 --port "$port" || die "$name did not start"
+            --name "${LABEL[$name]}" --bind 0.0.0.0 --port "$port" || die "$name did not start"
         ;;
     pop3)
         spawn "$pf" "$RUN/$name.log" ip netns exec "$ns" dovecot -F -c "$RUN/$name/dovecot.conf" ||
@@ -264,9 +338,11 @@ build_network() {
     ip -n "$NS_SW" link set wire master "$BR" up
     ip link set "$WIRE" up
 
-    attach "$NS_CLIENT" client "$CLIENT_ADDR"
     local r s
-    for r in "${CLIENT_ROUTES[@]}"; do ip -n "$NS_CLIENT" route add "$r" dev eth0; done
+    if [[ -n "$CLIENT_ADDR" ]]; then
+        attach "$NS_CLIENT" client "$CLIENT_ADDR"
+        for r in "${CLIENT_ROUTES[@]}"; do ip -n "$NS_CLIENT" route add "$r" dev eth0; done
+    fi
     for s in "${SERVERS[@]}"; do
         attach "$(server_ns "$s")" "$s" "${ADDR[$s]}"
         ip -n "$(server_ns "$s")" route add default via "$GATEWAY" dev eth0
@@ -288,10 +364,10 @@ mail_ids() { # sets MAIL_UID MAIL_GID, creating the system user if needed
 # The POP3 server's files: config, password file and a fresh maildir with one
 # message (RETR moves it from new/ to cur/, so every `up` rebuilds it).
 prepare_pop() {
-    local name="$1" dir="$RUN/$1" md
+    local name="$1" dir="$RUN/$1" md label="${LABEL[$1]}"
     mail_ids
     mkdir -p "$dir"
-    sed -e "s|@NAME@|$name|g" -e "s|@ADDR@|${ADDR[$name]%/*}|g" -e "s|@DIR@|$dir|g" \
+    sed -e "s|@NAME@|$label|g" -e "s|@ADDR@|${ADDR[$name]%/*}|g" -e "s|@DIR@|$dir|g" \
         -e "s|@UID@|$MAIL_UID|g" -e "s|@GID@|$MAIL_GID|g" \
         "$LABDIR/dovecot.conf.in" >"$dir/dovecot.conf"
     # The auth process runs as user dovecot and reads this file.
@@ -301,14 +377,14 @@ prepare_pop() {
     md="$dir/home/$POP_USER/Maildir"
     rm -rf "${dir:?}/home"
     mkdir -p "$md/new" "$md/cur" "$md/tmp"
-    cat >"$md/new/1700000000.M1P1.$name" <<EOF
+    cat >"$md/new/1700000000.M1P1.$label" <<EOF
 From: gslbd lab <lab@example.org>
 To: $POP_USER@example.org
-Subject: test message on $name
+Subject: test message on $label
 Date: Tue, 14 Nov 2023 22:13:20 +0000
-Message-ID: <1.$name@gslbd-lab.example.org>
+Message-ID: <1.$label@gslbd-lab.example.org>
 
-Hello from $name
+${MESSAGE[$name]}
 EOF
     chown -R "$MAIL_UID:$MAIL_GID" "$dir/home"
     chmod -R go-rwx "$dir/home"
@@ -338,7 +414,15 @@ cmd_down() {
     done
     ((${#left[@]})) && say "stopped ${#left[@]} process(es) in the lab namespaces"
     # Deleting the switch namespace deletes its veths and so their peers
-    # (eth0 of every host, and gs1-wire in the root namespace).
+    # (eth0 of every host, and gs1-wire in the root namespace) -- but not at
+    # once: `ip netns del` only drops a reference, the kernel dismantles the
+    # namespace some 10-20 ms later, and until then the peers still exist
+    # (hence the explicit deletes of $WIRE and of the router's port "rt": the
+    # router gs-rt stays, with its other side, and can be joined again).
+    if ns_exists "$NS_SW" && ip -n "$NS_SW" link show rt >/dev/null 2>&1; then
+        ip -n "$NS_SW" link del rt
+        if ns_exists "$NS_RT"; then say "router $NS_RT lost its side on $BR ('$0 up' of site $SITE puts it back)"; fi
+    fi
     for ns in $(all_ns); do
         if ns_exists "$ns"; then ip netns del "$ns"; say "deleted namespace $ns"; fi
     done
@@ -359,13 +443,27 @@ cmd_up() {
         [[ "${KIND[$s]}" == pop3 ]] && prepare_pop "$s"
         start_server "$s"
     done
+    # The router survived a `down` of this site without its side here.
+    if ns_exists "$NS_RT" && [[ " ${WAN_SITES[*]} " == *" $SITE "* ]]; then
+        wan_attach "$SITE"
+        say "router $NS_RT: side $RT_IF ($RT_ADDR) back on $BR"
+    fi
     trap - ERR
-    cat <<EOF
+    if [[ -n "$CLIENT_ADDR" ]]; then
+        cat <<EOF
 lab: site $SITE is up. Next: start gslbd on $WIRE (examples/site$SITE.toml), then e.g.
   ip netns exec $NS_CLIENT curl -s http://$VIP/
   ip netns exec $NS_CLIENT curl -s pop3://$VIP/1 -u $POP_USER:$POP_PASS
 lab: server-side checks (no appliance needed): $0 check
 EOF
+    else
+        cat <<EOF
+lab: site $SITE is up (no client of its own; VIP $VIP). Next: start gslbd on $WIRE
+  (examples/site$SITE.toml); join the sites with '$0 up-wan' (both sites up);
+  clients reach this site through site 1's VIP (proxy IP) and the router $NS_RT.
+lab: server-side checks (no appliance needed): GSLBD_LAB_SITE=$SITE $0 check
+EOF
+    fi
 }
 
 cmd_status() {
@@ -389,6 +487,14 @@ cmd_status() {
         printf 'appliance port: %s\n' "$(ip -br link show "$WIRE")"
     else
         echo "appliance port: $WIRE MISSING"
+    fi
+    if ns_exists "$NS_RT" && [[ " ${WAN_SITES[*]} " == *" $SITE "* ]]; then
+        wan_side "$SITE"
+        if ip -n "$NS_RT" link show "$RT_IF" >/dev/null 2>&1; then
+            printf 'router: %s %s\n' "$NS_RT" "$(ip -n "$NS_RT" -br addr show dev "$RT_IF" | awk '{print $1, $2, $3}')"
+        else
+            printf 'router: %s has no side on %s (run %s up-wan)\n' "$NS_RT" "$BR" "$0"
+        fi
     fi
     echo "servers:"
     for s in "${SERVERS[@]}"; do
@@ -415,18 +521,119 @@ cmd_check() {
         case "${KIND[$s]}" in
         http)
             o="$(nsx "$(server_ns "$probe")" curl -s --max-time 5 "http://$ip/" || true)"
-            if [[ "$o" == "$s" ]]; then say "ok   $s: http://$ip/ -> \"$o\" (from $probe)"
+            if [[ "$o" == "${LABEL[$s]}" ]]; then say "ok   $s: http://$ip/ -> \"$o\" (from $probe)"
             else say "FAIL $s: http://$ip/ -> \"$o\" (from $probe)"; fails=$((fails + 1)); fi
             ;;
         pop3)
             o="$(nsx "$(server_ns "$probe")" curl -s --max-time 10 "pop3://$ip/1" \
                 -u "$POP_USER:$POP_PASS" | tr -d '\r' || true)"
-            if grep -qx "Hello from $s" <<<"$o"; then say "ok   $s: pop3://$ip/1 -> \"Hello from $s\" (from $probe)"
+            if grep -qxF "${MESSAGE[$s]}" <<<"$o"; then say "ok   $s: pop3://$ip/1 -> \"${MESSAGE[$s]}\" (from $probe)"
             else say "FAIL $s: pop3://$ip/1 -> \"$(tail -n1 <<<"$o")\" (from $probe)"; fails=$((fails + 1)); fi
             ;;
         esac
     done
     ((fails == 0)) || die "$fails check(s) failed"
+}
+
+# --- the router between the sites (WAN) ------------------------------------
+
+# wan_attach N: a veth from site N's bridge (port "rt") to gs-rt (RT_IF).
+wan_attach() {
+    wan_side "$1"
+    ns_exists "$RT_SW" || die "site $1 is down (no $RT_SW): run 'GSLBD_LAB_SITE=$1 $0 up' first"
+    # Leftovers of a namespace that is still being dismantled (see cmd_down).
+    if ip -n "$NS_RT" link show "$RT_IF" >/dev/null 2>&1; then ip -n "$NS_RT" link del "$RT_IF"; fi
+    if ip -n "$RT_SW" link show rt >/dev/null 2>&1; then ip -n "$RT_SW" link del rt; fi
+    ip -n "$RT_SW" link add rt mtu 1500 type veth peer name "$RT_IF" netns "$NS_RT"
+    # tx checksumming off, as for every lab veth (see attach): the appliances
+    # read this segment with af_packet and must see finished checksums.
+    nsx "$NS_RT" ethtool -K "$RT_IF" tx off >/dev/null
+    nsx "$RT_SW" ethtool -K rt tx off >/dev/null
+    # Per interface as well: the effective rp_filter is max(all, interface),
+    # forwarding is decided by the receiving interface's own setting.
+    nsx "$NS_RT" sysctl -q -w "net.ipv4.conf.$RT_IF.forwarding=1" "net.ipv4.conf.$RT_IF.rp_filter=0" \
+        "net.ipv4.conf.$RT_IF.send_redirects=0" "net.ipv4.conf.$RT_IF.arp_ignore=1"
+    ip -n "$NS_RT" link set "$RT_IF" address "$RT_MAC" mtu 1500 up
+    ip -n "$NS_RT" addr add "$RT_ADDR" dev "$RT_IF"
+    wan_routes
+    ip -n "$RT_SW" link set rt master "$RT_BR" up
+}
+
+# The on-link routes of side RT_IF (wan_side first). `replace`: restore-wan
+# runs it again, because the kernel deletes a link's routes when it goes down
+# and brings back only the connected one when it comes up.
+wan_routes() {
+    local r
+    for r in "${RT_ROUTES[@]}"; do ip -n "$NS_RT" route replace "$r" dev "$RT_IF"; done
+}
+
+cmd_down_wan() {
+    local pids=() pid
+    ns_exists "$NS_RT" || { say "the router $NS_RT is not there"; return 0; }
+    # Processes a test left in gs-rt (tcpdump, ping) would keep it alive.
+    mapfile -t pids < <(ip netns pids "$NS_RT" 2>/dev/null || true)
+    if ((${#pids[@]})); then
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        for pid in "${pids[@]}"; do
+            wait_gone "$pid" 10 || { kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 5 || warn "pid $pid is still there"; }
+        done
+        say "stopped ${#pids[@]} process(es) in $NS_RT"
+    fi
+    # Its veths and their peers, the ports "rt" on the bridges, would go with
+    # it, but only some 10-20 ms after `ip netns del` (see cmd_down): an
+    # up-wan right after would find the ports still there. Delete them now.
+    local n
+    for n in "${WAN_SITES[@]}"; do
+        wan_side "$n"
+        if ip -n "$NS_RT" link show "$RT_IF" >/dev/null 2>&1; then ip -n "$NS_RT" link del "$RT_IF"; fi
+    done
+    ip netns del "$NS_RT"
+    say "deleted namespace $NS_RT"
+}
+
+cmd_up_wan() {
+    local n
+    check_tools
+    for n in "${WAN_SITES[@]}"; do
+        ns_exists "gs$n-sw" || die "site $n is down (no gs$n-sw): run 'GSLBD_LAB_SITE=$n $0 up' first"
+    done
+    trap 'echo "lab: up-wan failed at line $LINENO; \"$0 down-wan\" removes what was built" >&2' ERR
+    cmd_down_wan >/dev/null
+    ns_add "$NS_RT"
+    # A router (ns_add made it a host): forwarding on (this sets the default
+    # for new interfaces too); no reverse-path filter (a transit router: a
+    # source it has no route back to, e.g. a site's server subnet behind an
+    # appliance that does not translate, still passes); no ICMP redirects
+    # (the hosts on the segments should not learn routes from the router,
+    # and the appliances' captures stay free of them). arp_ignore=1: a Linux host
+    # answers ARP for any of its addresses on any interface; the router should
+    # answer on each segment for that side's address only.
+    nsx "$NS_RT" sysctl -q -w net.ipv4.ip_forward=1 \
+        net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+        net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0 \
+        net.ipv4.conf.all.arp_ignore=1
+    for n in "${WAN_SITES[@]}"; do
+        wan_attach "$n"
+        say "router $NS_RT: $RT_IF $RT_ADDR ($RT_MAC) on $RT_BR${RT_ROUTES[*]:+, on-link ${RT_ROUTES[*]}}"
+    done
+    trap - ERR
+    say "the sites are joined (cut site 2 off with '$0 cut-wan', back with '$0 restore-wan')"
+}
+
+# cut-wan / restore-wan: the router's site-2 side down / up.
+cmd_cut_wan() {
+    local updown="$1"
+    wan_side 2
+    ns_exists "$NS_RT" || die "the router $NS_RT is not there: run '$0 up-wan' first"
+    ip -n "$NS_RT" link show "$RT_IF" >/dev/null 2>&1 ||
+        die "$NS_RT has no side $RT_IF: site 2 is down ('GSLBD_LAB_SITE=2 $0 up' puts the side back)"
+    ip -n "$NS_RT" link set "$RT_IF" "$updown"
+    if [[ "$updown" == up ]]; then
+        wan_routes
+        say "site 2 is joined again: $NS_RT $RT_IF is up"
+    else
+        say "site 2 is cut off: $NS_RT $RT_IF is down"
+    fi
 }
 
 usage() {
@@ -436,6 +643,21 @@ usage() {
 
 main() {
     (($# >= 1)) || usage
+    # The router does not belong to one site: no plan() needed.
+    case "$1" in
+    up-wan | down-wan | cut-wan | restore-wan)
+        (($# == 1)) || usage
+        need_root
+        lock
+        case "$1" in
+        up-wan) cmd_up_wan ;;
+        down-wan) cmd_down_wan ;;
+        cut-wan) cmd_cut_wan down ;;
+        restore-wan) cmd_cut_wan up ;;
+        esac
+        return 0
+        ;;
+    esac
     plan
     case "$1" in
     up) need_root; lock; cmd_up ;;

@@ -44,6 +44,7 @@ cleanup() {
     [ -n "$gslbd_pid" ] && kill "$gslbd_pid" 2>/dev/null && wait "$gslbd_pid" 2>/dev/null
     [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null
     scripts/lab.sh down >/dev/null 2>&1
+    ip netns del gs1-appl 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -81,7 +82,7 @@ if client ping -c 2 -W 2 198.51.100.1 >/dev/null; then
 else
     bad "ping to the appliance's own address"
 fi
-python3 - <<'PY' &
+ip netns exec gs1-appl python3 - <<'PY' &
 import socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -95,7 +96,7 @@ PY
 listener_pid=$!
 sleep 0.5
 if client curl -s --max-time 5 telnet://198.51.100.1:7777 </dev/null | grep -q "appliance's kernel"; then
-    ok "a TCP listener on 198.51.100.1:7777 in the kernel was reached through the DPDK port"
+    ok "a TCP listener on 198.51.100.1:7777 in the appliance's kernel namespace was reached through the DPDK port"
 else
     bad "TCP to a kernel listener on the own address"
 fi

@@ -13,6 +13,45 @@ use std::process::Command;
 
 use dataplane::wire::MacAddr;
 
+/// Runs `f` on a thread that has entered network namespace `ns` (or on a
+/// plain thread when `ns` is None), returning its result. Sockets made there
+/// stay in that namespace whatever thread uses them later.
+pub fn in_netns<T: Send>(ns: Option<&str>, f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T, String> {
+            enter_netns(ns)?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| "a namespace helper thread panicked".to_string())?
+    })
+}
+
+/// Moves the calling thread into network namespace `ns` (as `ip netns` names them).
+pub fn enter_netns(ns: Option<&str>) -> Result<(), String> {
+    let Some(ns) = ns else { return Ok(()) };
+    let f =
+        std::fs::File::open(format!("/var/run/netns/{ns}")).map_err(|e| format!("namespace {ns}: {e}"))?;
+    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|e| format!("enter namespace {ns}: {e}"))
+}
+
+/// Moves the TAP interface into its own namespace (created if missing), so
+/// the appliance's own addresses belong to a kernel of their own rather than
+/// to the host's (two appliances on one host would otherwise share one).
+pub fn move_to_netns(iface: &str, ns: &str) -> Result<(), String> {
+    if !std::path::Path::new(&format!("/var/run/netns/{ns}")).exists() {
+        // A namespace deleted a moment ago may still be on its way out.
+        if let Err(e) = ip(&["netns", "add", ns]) {
+            if !e.contains("File exists") {
+                return Err(e);
+            }
+        }
+    }
+    ip(&["link", "set", "dev", iface, "netns", ns])?;
+    ip(&["-n", ns, "link", "set", "dev", "lo", "up"])
+}
+
 fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run `ip`: {e}"))?;
     if out.status.success() {
@@ -32,28 +71,50 @@ pub fn tap_iface(vdevs: &[String], device: &str) -> Option<String> {
 
 /// Gives the TAP interface the data port's MAC (so the kernel's frames and the
 /// replies to them look like the appliance's), the own addresses, and brings it up.
-pub fn configure_tap(iface: &str, mac: MacAddr, addresses: &[(Ipv4Addr, u8)]) -> Result<(), String> {
+pub fn configure_tap(
+    ns: Option<&str>,
+    iface: &str,
+    mac: MacAddr,
+    addresses: &[(Ipv4Addr, u8)],
+) -> Result<(), String> {
+    let ipn = |args: &[&str]| match ns {
+        Some(ns) => ip(&[&["-n", ns], args].concat()),
+        None => ip(args),
+    };
     // IPv6 would make the kernel chatter (router solicitations, DAD) on the wire.
-    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{iface}/disable_ipv6"), "1");
-    ip(&["link", "set", "dev", iface, "down"])?;
-    ip(&["link", "set", "dev", iface, "address", &mac.to_string()])?;
+    let iface_owned = iface.to_string();
+    in_netns(ns, move || {
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{iface_owned}/disable_ipv6"), "1");
+    })?;
+    ipn(&["link", "set", "dev", iface, "down"])?;
+    ipn(&["link", "set", "dev", iface, "address", &mac.to_string()])?;
     for (addr, prefix) in addresses {
-        ip(&["addr", "replace", &format!("{addr}/{prefix}"), "dev", iface])?;
+        ipn(&["addr", "replace", &format!("{addr}/{prefix}"), "dev", iface])?;
     }
-    ip(&["link", "set", "dev", iface, "up"])
+    ipn(&["link", "set", "dev", iface, "up"])
 }
 
 /// Routes for the appliance's own traffic (e.g. to other sites' appliances).
-pub fn add_routes(iface: &str, routes: &[((Ipv4Addr, u8), Ipv4Addr)]) -> Result<(), String> {
+pub fn add_routes(
+    ns: Option<&str>,
+    iface: &str,
+    routes: &[((Ipv4Addr, u8), Ipv4Addr)],
+) -> Result<(), String> {
     for ((dst, prefix), gw) in routes {
-        ip(&["route", "replace", &format!("{dst}/{prefix}"), "via", &gw.to_string(), "dev", iface])?;
+        let route = ["route", "replace", &format!("{dst}/{prefix}"), "via", &gw.to_string(), "dev", iface];
+        match ns {
+            Some(ns) => ip(&[&["-n", ns][..], &route[..]].concat())?,
+            None => ip(&route)?,
+        }
     }
     Ok(())
 }
 
-/// The kernel's complete IPv4 neighbour entries (`/proc/net/arp`).
-pub fn neighbours() -> HashMap<Ipv4Addr, MacAddr> {
-    let text = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+/// The kernel's complete IPv4 neighbour entries (`/proc/net/arp`), in namespace `ns`.
+pub fn neighbours(ns: Option<&str>) -> HashMap<Ipv4Addr, MacAddr> {
+    // /proc/thread-self/net shows the namespace of the reading thread.
+    let text = in_netns(ns, || std::fs::read_to_string("/proc/thread-self/net/arp").unwrap_or_default())
+        .unwrap_or_default();
     text.lines()
         .skip(1)
         .filter_map(|l| {
@@ -68,12 +129,16 @@ pub fn neighbours() -> HashMap<Ipv4Addr, MacAddr> {
         .collect()
 }
 
-/// Makes the kernel resolve `addr`: any datagram to it starts ARP; port 9
+/// Makes the kernel resolve `addrs`: any datagram starts ARP; port 9
 /// (discard) is the one meant for nothing.
-pub fn solicit(addr: Ipv4Addr) {
-    if let Ok(s) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
-        let _ = s.send_to(&[], (addr, 9));
-    }
+pub fn solicit(ns: Option<&str>, addrs: &[Ipv4Addr]) {
+    let _ = in_netns(ns, || {
+        if let Ok(s) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) {
+            for a in addrs {
+                let _ = s.send_to(&[], (*a, 9));
+            }
+        }
+    });
 }
 
 #[cfg(test)]

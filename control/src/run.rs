@@ -159,9 +159,14 @@ fn health_snapshot(table: &HealthTable) -> HashMap<String, ServerHealth> {
     table.lock().map(|t| t.clone()).unwrap_or_default()
 }
 
+/// The namespace of the appliance's own addresses, if it has one.
+fn netns(f: &File) -> Option<&str> {
+    f.kernel.as_ref().and_then(|k| k.netns.as_deref())
+}
+
 /// The neighbour entries the snapshot needs, from the kernel's table.
 fn wanted_neighbours(f: &File) -> HashMap<Ipv4Addr, MacAddr> {
-    let all = kernel::neighbours();
+    let all = kernel::neighbours(netns(f));
     Builder::next_hops(f).into_iter().filter_map(|a| all.get(&a).map(|m| (a, *m))).collect()
 }
 
@@ -210,9 +215,13 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                     k.device
                 )
             })?;
-            kernel::configure_tap(&iface, port.mac, &own_addresses(f))?;
+            if let Some(ns) = &k.netns {
+                kernel::move_to_netns(&iface, ns)?;
+            }
+            let ns = k.netns.as_deref();
+            kernel::configure_tap(ns, &iface, port.mac, &own_addresses(f))?;
             let routes: Vec<_> = k.routes.iter().filter_map(|r| config::route(r.get_ref()).ok()).collect();
-            kernel::add_routes(&iface, &routes)?;
+            kernel::add_routes(ns, &iface, &routes)?;
             Some(kp)
         }
     };
@@ -227,10 +236,10 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
             let peers: Vec<(String, std::net::SocketAddr)> =
                 f.remote_sites.iter().map(|r| (r.name.get_ref().clone(), r.peer)).collect();
             let interval = Duration::from_millis(ss.interval_ms);
-            Some(
+            Some(kernel::in_netns(netns(f), || {
                 Node::new(ss.listen, &ss.key, &f.site.name, &peers, interval, ss.misses)
-                    .map_err(|e| format!("site_state.listen {}: {e}", ss.listen))?,
-            )
+                    .map_err(|e| format!("site_state.listen {}: {e}", ss.listen))
+            })??)
         }
         None => None,
     };
@@ -421,8 +430,10 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
         }
         if last_solicit.elapsed() >= Duration::from_secs(1) {
             last_solicit = Instant::now();
-            for a in Builder::next_hops(f).into_iter().filter(|a| !neighbours.contains_key(a)) {
-                kernel::solicit(a);
+            let missing: Vec<Ipv4Addr> =
+                Builder::next_hops(f).into_iter().filter(|a| !neighbours.contains_key(a)).collect();
+            if !missing.is_empty() {
+                kernel::solicit(netns(f), &missing);
             }
         }
         if changed {

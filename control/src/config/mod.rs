@@ -107,6 +107,11 @@ pub struct Kernel {
     pub device: String,
     /// "address/prefix", one per subnet the appliance talks to itself.
     pub addresses: Vec<Spanned<String>>,
+    /// A network namespace for the TAP interface (created if missing): the
+    /// own addresses then belong to a kernel of their own, which two
+    /// appliances on one host need. Health checks and site-state reports
+    /// use sockets in it.
+    pub netns: Option<String>,
     /// Kernel routes for the appliance's own traffic, "PREFIX via GATEWAY"
     /// (e.g. to the other sites' own addresses).
     #[serde(default)]

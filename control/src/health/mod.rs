@@ -93,9 +93,15 @@ impl Checks {
             let name = rs.name.get_ref().clone();
             let addr = SocketAddr::V4(SocketAddrV4::new(rs.address, port));
             let (stop, table, changed) = (stop.clone(), table.clone(), changed.clone());
-            let t = std::thread::Builder::new()
-                .name(format!("health-{name}"))
-                .spawn(move || run(&name, addr, &check, &stop, &table, &changed));
+            let ns = file.kernel.as_ref().and_then(|k| k.netns.clone());
+            let t = std::thread::Builder::new().name(format!("health-{name}")).spawn(move || {
+                // Checks are the appliance's own traffic: from its own namespace.
+                if let Err(e) = crate::kernel::enter_netns(ns.as_deref()) {
+                    eprintln!("health check of {name} not started: {e}");
+                    return;
+                }
+                run(&name, addr, &check, &stop, &table, &changed)
+            });
             if let Ok(t) = t {
                 threads.push(t);
             }

@@ -38,10 +38,14 @@ enum Login {
 
 fn line(r: &mut impl BufRead) -> Result<String, String> {
     let mut l = String::new();
-    match r.read_line(&mut l) {
-        Ok(0) => Err("connection closed".into()),
-        Ok(_) => Ok(l.trim_end().to_string()),
-        Err(e) => Err(format!("read: {e}")),
+    loop {
+        // A signal to the process may interrupt the read: that says nothing about the server.
+        match r.read_line(&mut l) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(0) => return Err("connection closed".into()),
+            Ok(_) => return Ok(l.trim_end().to_string()),
+            Err(e) => return Err(format!("read: {e}")),
+        }
     }
 }
 
@@ -100,6 +104,7 @@ fn http(check: &HealthCheck, addr: SocketAddr, mut stream: TcpStream) -> Result<
     let mut chunk = [0u8; 4096];
     while body.len() < 64 * 1024 {
         match stream.read(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Ok(0) => break,
             Ok(n) => body.extend_from_slice(&chunk[..n]),
             Err(e) if body.is_empty() => return Err(format!("read: {e}")),
