@@ -23,8 +23,6 @@ rm -f "$log"
 log="$(mktemp)"
 echo "== end to end on DPDK, in network namespaces"
 tests/e2e-site.sh 2>&1 | tee "$log"
-echo "== the seed scenario between two appliances, in network namespaces"
-tests/e2e-seed.sh 2>&1 | tee -a "$log"
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee -a "$log"
 # One closing line for the whole run: cargo prints a result line per test

@@ -20,19 +20,10 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "e2e-site: SKIPPED — needs root (network namespaces, DPDK)" >&2
-    exit 0
-fi
-if [ "$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)" -lt 128 ] || ! mountpoint -q /dev/hugepages; then
-    echo "e2e-site: FAILED — no hugepages: run scripts/hugepages.sh first" >&2
-    exit 1
-fi
-
-passed=0
-failed=0
-ok() { echo "e2e-site: ok   $*"; passed=$((passed + 1)); }
-bad() { echo "e2e-site: FAIL $*"; failed=$((failed + 1)); }
+NAME=e2e-site
+PAGES=128
+# shellcheck source=tests/e2e-common.sh
+. tests/e2e-common.sh
 
 cargo build --release -q -p gslbd || exit 1
 bin=target/release/gslbd
@@ -44,7 +35,6 @@ cleanup() {
     [ -n "$gslbd_pid" ] && kill "$gslbd_pid" 2>/dev/null && wait "$gslbd_pid" 2>/dev/null
     [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null
     scripts/lab.sh down >/dev/null 2>&1
-    ip netns del gs1-appl 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -106,16 +96,16 @@ fi
 #    operator marks web2 disabled (SIGHUP reload) and web1 returns: requests
 #    go back to web1 only.
 # The HTTP server exits at once on SIGTERM: the clock starts with the stop.
-t0="$(date +%s.%N)"
+t0="$(now)"
 scripts/lab.sh stop-server web1 >/dev/null
 for _ in $(seq 1 200); do
     grep -q "^health: web1 is down" "$work/gslbd.log" && break
     sleep 0.02
 done
-t1="$(date +%s.%N)"
+took="$(since "$t0")"
 answers="$(for _ in $(seq 1 6); do client curl -s --max-time 3 http://192.0.2.10/; done | sort | uniq -c | tr -s ' ')"
 if grep -q "^health: web1 is down" "$work/gslbd.log" && [ "$(tr -d ' \n' <<<"$answers")" = "6web2" ]; then
-    ok "web1 stopped: marked down by its health check $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s later; 6 of 6 requests went to web2"
+    ok "web1 stopped: marked down by its health check $took s later; 6 of 6 requests went to web2"
 else
     bad "health-check failover to web2; answers were: $answers"
 fi
