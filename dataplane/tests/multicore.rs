@@ -11,7 +11,8 @@ use dataplane::lab::frames::{tcp, Summary};
 use dataplane::lab::seed::{self, CLIENT, CLIENT_MAC, HTTP, SITE1, SITE2};
 use dataplane::pipeline::{Core, CoreConfig};
 use dataplane::port::MemoryPort;
-use dataplane::snapshot::{Health, Method, Publisher};
+use dataplane::rss::{Rss, Toeplitz};
+use dataplane::snapshot::{Health, Method, Publisher, Snapshot};
 use dataplane::wire::tcp::flags::{ACK, SYN};
 use dataplane::worker::Worker;
 
@@ -55,15 +56,21 @@ fn run(workers: &mut [Worker<MemoryPort>], now: u64) {
     }
 }
 
-fn sent(workers: &mut [Worker<MemoryPort>]) -> Vec<Summary> {
-    workers.iter_mut().flat_map(|w| w.port.take_tx()).map(|f| Summary::parse(&f).expect("TCP")).collect()
+/// The key of Microsoft's RSS verification suite (the NIC's, in these tests).
+const KEY: [u8; 40] = [
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0,
+    0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42,
+    0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+];
+
+fn rss() -> Rss {
+    Rss { toeplitz: Toeplitz::new(&KEY).expect("key"), reta: (0..128).map(|i| i % 2).collect() }
 }
 
-#[test]
-fn flows_stay_with_their_owner_whatever_queue_packets_arrive_on() {
-    let snap = seed::snapshot(&SITE1, &SITE2, Method::RoundRobin).build().expect("snapshot");
-    let mut publisher = Publisher::new(snap.clone());
-    let mut workers: Vec<Worker<MemoryPort>> = MemoryPort::group(CORES, 4096)
+/// One worker per core over ports that hand packets to each other; with
+/// `predict`, each core knows the NIC's RSS and picks PIP ports by it.
+fn workers(snap: &Snapshot, publisher: &Publisher, predict: bool) -> Vec<Worker<MemoryPort>> {
+    MemoryPort::group(CORES, 4096)
         .into_iter()
         .enumerate()
         .map(|(i, port)| {
@@ -73,10 +80,24 @@ fn flows_stay_with_their_owner_whatever_queue_packets_arrive_on() {
                 flow_capacity: 4096,
                 ..CoreConfig::default()
             };
-            let core = Core::with_port_share(cfg, &snap, 0).expect("memory");
+            let mut core = Core::with_port_share(cfg, snap, 0).expect("memory");
+            if predict {
+                core.rss = Some(rss());
+            }
             Worker::new(core, port, publisher.subscribe())
         })
-        .collect();
+        .collect()
+}
+
+fn sent(workers: &mut [Worker<MemoryPort>]) -> Vec<Summary> {
+    workers.iter_mut().flat_map(|w| w.port.take_tx()).map(|f| Summary::parse(&f).expect("TCP")).collect()
+}
+
+#[test]
+fn flows_stay_with_their_owner_whatever_queue_packets_arrive_on() {
+    let snap = seed::snapshot(&SITE1, &SITE2, Method::RoundRobin).build().expect("snapshot");
+    let mut publisher = Publisher::new(snap.clone());
+    let mut workers = workers(&snap, &publisher, false);
     let vip = SITE1.vip_port(HTTP);
     let inject = |workers: &mut [Worker<MemoryPort>], frames: &[Vec<u8>]| {
         for f in frames {
@@ -143,13 +164,6 @@ fn flows_stay_with_their_owner_whatever_queue_packets_arrive_on() {
 
 #[test]
 fn with_a_predictable_nic_hash_proxied_replies_land_on_their_owner() {
-    use dataplane::rss::{Rss, Toeplitz};
-    const KEY: [u8; 40] = [
-        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0,
-        0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42,
-        0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
-    ];
-    let rss = || Rss { toeplitz: Toeplitz::new(&KEY).expect("key"), reta: (0..128).map(|i| i % 2).collect() };
     let nic = rss();
     let nic_queue = |f: &[u8]| {
         let s = Summary::parse(f).expect("TCP");
@@ -159,21 +173,7 @@ fn with_a_predictable_nic_hash_proxied_replies_land_on_their_owner() {
     snap.real_servers.iter_mut().for_each(|r| r.health = Health::Down);
     let snap = snap.build().expect("snapshot");
     let publisher = Publisher::new(snap.clone());
-    let mut workers: Vec<Worker<MemoryPort>> = MemoryPort::group(CORES, 4096)
-        .into_iter()
-        .enumerate()
-        .map(|(i, port)| {
-            let cfg = CoreConfig {
-                id: i as u32,
-                cores: CORES as u32,
-                flow_capacity: 4096,
-                ..CoreConfig::default()
-            };
-            let mut core = Core::with_port_share(cfg, &snap, 0).expect("memory");
-            core.rss = Some(rss());
-            Worker::new(core, port, publisher.subscribe())
-        })
-        .collect();
+    let mut workers = workers(&snap, &publisher, true);
     let vip = SITE1.vip_port(HTTP);
     for i in 0..200 {
         let f = tcp(CLIENT_MAC, SITE1.mac, SocketAddrV4::new(CLIENT, 40_000 + i), vip, SYN, 1, 0, b"");
