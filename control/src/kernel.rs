@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dataplane::wire::MacAddr;
@@ -110,11 +111,42 @@ pub fn add_routes(
     Ok(())
 }
 
-/// The kernel's complete IPv4 neighbour entries (`/proc/net/arp`), in namespace `ns`.
-pub fn neighbours(ns: Option<&str>) -> HashMap<Ipv4Addr, MacAddr> {
-    // /proc/thread-self/net shows the namespace of the reading thread.
-    let text = in_netns(ns, || std::fs::read_to_string("/proc/thread-self/net/arp").unwrap_or_default())
-        .unwrap_or_default();
+/// Where to read the neighbour table of a namespace from any thread: the
+/// `/proc` directory of a thread parked in it. (Entering the namespace for
+/// every read would cost a thread each time the control loop looks.)
+pub struct Neighbours {
+    arp: PathBuf,
+}
+
+impl Neighbours {
+    pub fn new(ns: Option<&str>) -> Result<Neighbours, String> {
+        let Some(ns) = ns else { return Ok(Neighbours { arp: PathBuf::from("/proc/self/net/arp") }) };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ns = ns.to_string();
+        std::thread::Builder::new()
+            .name("netns-view".into())
+            .spawn(move || {
+                let me = enter_netns(Some(&ns)).and_then(|()| {
+                    std::fs::read_link("/proc/thread-self").map_err(|e| format!("/proc/thread-self: {e}"))
+                });
+                let _ = tx.send(me);
+                loop {
+                    std::thread::park();
+                }
+            })
+            .map_err(|e| format!("namespace view thread: {e}"))?;
+        let task = rx.recv().map_err(|_| "namespace view thread ended".to_string())??;
+        Ok(Neighbours { arp: Path::new("/proc").join(task).join("net/arp") })
+    }
+
+    /// The kernel's complete IPv4 neighbour entries.
+    pub fn read(&self) -> HashMap<Ipv4Addr, MacAddr> {
+        parse_arp(&std::fs::read_to_string(&self.arp).unwrap_or_default())
+    }
+}
+
+/// Complete entries of `/proc/net/arp`.
+fn parse_arp(text: &str) -> HashMap<Ipv4Addr, MacAddr> {
     text.lines()
         .skip(1)
         .filter_map(|l| {
@@ -144,6 +176,16 @@ pub fn solicit(ns: Option<&str>, addrs: &[Ipv4Addr]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_complete_neighbour_entries_count() {
+        let table = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                     10.1.0.11        0x1         0x2         02:67:73:01:00:0b     *        gs1-kernel\n\
+                     10.1.0.12        0x1         0x0         00:00:00:00:00:00     *        gs1-kernel\n";
+        let n = parse_arp(table);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n.get(&Ipv4Addr::new(10, 1, 0, 11)), Some(&MacAddr([2, 0x67, 0x73, 1, 0, 0x0b])));
+    }
 
     #[test]
     fn the_tap_interface_comes_from_its_vdev_arguments() {

@@ -165,8 +165,8 @@ fn netns(f: &File) -> Option<&str> {
 }
 
 /// The neighbour entries the snapshot needs, from the kernel's table.
-fn wanted_neighbours(f: &File) -> HashMap<Ipv4Addr, MacAddr> {
-    let all = kernel::neighbours(netns(f));
+fn wanted_neighbours(f: &File, table: &kernel::Neighbours) -> HashMap<Ipv4Addr, MacAddr> {
+    let all = table.read();
     Builder::next_hops(f).into_iter().filter_map(|a| all.get(&a).map(|m| (a, *m))).collect()
 }
 
@@ -227,7 +227,8 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     };
 
     let mut builder = Builder::default();
-    let mut neighbours = wanted_neighbours(f);
+    let arp = kernel::Neighbours::new(netns(f))?;
+    let mut neighbours = wanted_neighbours(f, &arp);
     let health: HealthTable = HealthTable::default();
     let (health_tx, health_rx) = mpsc::channel::<String>();
     let mut checks = Checks::start(f, &health, &health_tx);
@@ -423,7 +424,7 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
             node.report(now, &services, load, news);
             last_reported = services;
         }
-        let now = wanted_neighbours(f);
+        let now = wanted_neighbours(f, &arp);
         if now != neighbours {
             neighbours = now;
             changed = true;
