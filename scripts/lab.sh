@@ -43,7 +43,9 @@
 # GSLBD_LAB_SITE=N selects site N (gsN-*); sites 1 and 2 have an address
 # plan. Runtime files (PIDs, logs): /run/gslbd-lab/gsN.
 #
-# usage: scripts/lab.sh up | down | status | check | stop-server NAME | start-server NAME
+# usage: scripts/lab.sh up | down | status | check | stop-server NAME | kill-server NAME | start-server NAME
+#   (stop-server asks the server to stop and waits for it; kill-server is a
+#   crash: SIGKILL to every process in the server's namespace, at once)
 # usage: scripts/lab.sh up-wan | down-wan | cut-wan | restore-wan   (GSLBD_LAB_SITE ignored)
 set -Eeuo pipefail
 
@@ -232,6 +234,19 @@ spawn() {
     local n=50
     while ((n-- > 0)) && [[ ! -s "$pf" ]]; do sleep 0.1; done
     [[ -s "$pf" ]]
+}
+
+kill_server() {
+    local name="$1" ns pids
+    ns="$(server_ns "$name")"
+    ns_exists "$ns" || die "namespace $ns does not exist: run '$0 up' first"
+    # Every process, not just the one in the pidfile: dovecot's login
+    # processes hold the listening socket too, so killing the master alone
+    # would leave the port answering.
+    mapfile -t pids < <(ip netns pids "$ns")
+    ((${#pids[@]} > 0)) && kill -KILL "${pids[@]}" 2>/dev/null
+    rm -f "$(pidfile "$name")"
+    say "$name killed (${#pids[@]} processes)"
 }
 
 start_server() {
@@ -664,12 +679,16 @@ main() {
     down) need_root; lock; cmd_down; say "site $SITE is down" ;;
     status) need_root; cmd_status ;;
     check) need_root; cmd_check ;;
-    stop-server | start-server)
+    stop-server | kill-server | start-server)
         (($# == 2)) || usage
         is_server "$2" || die "unknown server '$2' (site $SITE has: ${SERVERS[*]})"
         need_root
         lock
-        if [[ "$1" == stop-server ]]; then stop_server "$2"; else start_server "$2"; fi
+        case "$1" in
+        stop-server) stop_server "$2" ;;
+        kill-server) kill_server "$2" ;;
+        *) start_server "$2" ;;
+        esac
         ;;
     *) usage ;;
     esac

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, a bounded fuzzing run
-# of the data path, the end-to-end test on DPDK in network namespaces (root and
+# of the data path, the end-to-end tests on DPDK in network namespaces (root and
 # hugepages: see scripts/hugepages.sh), and every unit and integration test.
 #   FUZZ_SECONDS  how long the fuzzer runs (default 60)
 set -euo pipefail
@@ -21,8 +21,10 @@ fi
 grep -E "DONE|stat::number_of_executed_units|stat::average_exec_per_sec" "$log" || tail -n 5 "$log"
 rm -f "$log"
 log="$(mktemp)"
-echo "== end to end on DPDK, in network namespaces"
+echo "== end to end on DPDK, in network namespaces: one site"
 tests/e2e-site.sh 2>&1 | tee "$log"
+echo "== end to end: the GSLB chapter's two sites"
+tests/e2e-seed.sh 2>&1 | tee -a "$log"
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee -a "$log"
 # One closing line for the whole run: cargo prints a result line per test

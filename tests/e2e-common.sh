@@ -18,3 +18,6 @@ ok() { echo "$NAME: ok   $*"; passed=$((passed + 1)); }
 bad() { echo "$NAME: FAIL $*"; failed=$((failed + 1)); }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# shellcheck source=scripts/appliance.sh
+. scripts/appliance.sh

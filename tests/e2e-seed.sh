@@ -4,7 +4,7 @@
 # dovecot POP3 server; a router joins the two sites' segments; the client
 # lives at site 1 and only ever talks to site 1's VIP. Checks, in order:
 #   1. site 1 serves POP3 locally;
-#   2. site 1's POP3 server stops: within the health-check window new
+#   2. site 1's POP3 server dies: within the health-check window new
 #      sessions to site 1's VIP are served by site 2 through site 1's proxy
 #      IP (a capture at site 2's server shows the PIP as the source);
 #   3. a proxied session is left open;
@@ -40,11 +40,10 @@ trap cleanup EXIT
 
 { GSLBD_LAB_SITE=1 scripts/lab.sh up && GSLBD_LAB_SITE=2 scripts/lab.sh up && scripts/lab.sh up-wan; } \
     >"$work/lab.log" 2>&1 || { cat "$work/lab.log"; exit 1; }
-"$bin" run --config examples/site1.toml >"$work/site1.log" 2>&1 &
-site1=$!
-pids+=("$site1")
-"$bin" run --config examples/site2.toml >"$work/site2.log" 2>&1 &
-pids+=($!)
+start_appliance examples/site1.toml "$work/site1.log" || exit 1
+pids+=("$appliance")
+start_appliance examples/site2.toml "$work/site2.log" || exit 1
+pids+=("$appliance")
 client() { ip netns exec gs1-client "$@"; }
 pop() { client curl -s --max-time 4 pop3://192.0.2.10/1 -u alice:secret; }
 metric() { curl -s http://127.0.0.1:9181/metrics | awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { print s + 0 }'; }
@@ -61,13 +60,13 @@ else
     bad "local POP3 at site 1"
 fi
 
-# 2. Site 1's POP3 server stops; site 2 takes new sessions through site 1's PIP.
-ip netns exec gs2-pop1 tcpdump -i eth0 -nn -U -w "$work/site2-pop.pcap" tcp port 110 >"$work/tcpdump.log" 2>&1 &
+# 2. Site 1's POP3 server dies (SIGKILL); site 2 takes new sessions through site 1's PIP.
+ip netns exec gs2-pop1 tcpdump -i eth0 -nn -U --immediate-mode -w "$work/site2-pop.pcap" tcp port 110 >"$work/tcpdump.log" 2>&1 &
 capture=$!
 pids+=("$capture")
 for _ in $(seq 1 50); do grep -q "listening on" "$work/tcpdump.log" && break; sleep 0.1; done
 t0="$(now)"
-GSLBD_LAB_SITE=1 scripts/lab.sh stop-server pop1 >/dev/null
+GSLBD_LAB_SITE=1 scripts/lab.sh kill-server pop1 >/dev/null
 served=""
 for _ in $(seq 1 100); do
     served="$(pop)"
@@ -82,9 +81,11 @@ wait "$capture" 2>/dev/null
 # that reached the server must be site 1's PIP.
 sources="$(tcpdump -nn -r "$work/site2-pop.pcap" 2>/dev/null | awk '/> 10.2.0.21.110/ { split($3, a, "."); print a[1]"."a[2]"."a[3]"."a[4] }' | grep -v '^10.2.0.1$' | sort -u | tr '\n' ' ')"
 if grep -q "Hello from site 2" <<<"$served" && [ "$sources" = "192.0.2.200 " ]; then
-    ok "site 1's POP3 stopped: a session to site 1's VIP was served by site 2 ${took} s later; site 2's server saw only site 1's PIP ($sources)"
+    ok "site 1's POP3 server killed: a session to site 1's VIP was served by site 2 ${took} s later; site 2's server saw only site 1's PIP ($sources)"
 else
-    bad "proxy to site 2: served '$(tr '\r\n' '  ' <<<"$served" | head -c 80)', sources at site 2: '$sources'"
+    bad "proxy to site 2 (${took} s): served '$(grep -o "Hello from.*" <<<"$served")', sources at site 2: '$sources'"
+    tcpdump -nn -r "$work/site2-pop.pcap" 2>/dev/null | tail -n 4 | sed 's/^/  /'
+    cat "$work/tcpdump.log"
 fi
 proxied="$(metric 'gslbd_flows_created_total{core="0",path="proxy"}')"
 
