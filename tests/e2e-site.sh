@@ -9,8 +9,9 @@
 #   4. a web server's process stopped is taken out of service by its health
 #      check and every new request goes to the other; the operator disabling
 #      a server (SIGHUP reload) does the same;
-#   5. the admin API (gslbd ctl) disables and enables a server; /metrics
-#      passes promtool and a real Prometheus server scrapes it;
+#   5. the admin API (gslbd ctl) disables and enables a server; web2's ICMP
+#      health check has passed every time; /metrics passes promtool and a
+#      real Prometheus server scrapes it;
 #   6. SIGTERM stops gslbd with exit 0, final counters, no hugepage files;
 #   7. with two data cores (af_packet with two queue pairs, which spreads by
 #      the kernel's hash), HTTP and POP3 still work: packets reaching the
@@ -29,6 +30,10 @@ cargo build --release -q -p gslbd || exit 1
 bin=target/release/gslbd
 work="$(mktemp -d)"
 cp examples/site1.toml "$work/site1.toml"
+# web2 is checked by ICMP echo instead of HTTP: it must still come up (check 1
+# needs it), through the same exception path.
+sed -i '/address = "10.1.0.12"/{n;s|type = "http", path = "/", expect_status = 200|type = "icmp"|}' "$work/site1.toml"
+grep -q 'type = "icmp"' "$work/site1.toml" || { echo "e2e-site: could not set web2's check to icmp" >&2; exit 1; }
 gslbd_pid=""
 listener_pid=""
 cleanup() {
@@ -136,6 +141,16 @@ if [[ "$refused" == *"rc=7"* ]] && [ "$after" = "web1" ] && [ "$no_resource" -ge
     ok "gslbd ctl disable/enable: refused with a RST while no server was left (no_resource=$no_resource), served by web1 after"
 else
     bad "admin disable/enable: refused '$refused', after '$after', no_resource $no_resource"
+fi
+icmp="$(ctl status | python3 -c '
+import json, sys
+s = next(r for r in json.load(sys.stdin)["real_servers"] if r["name"] == "web2")["health"]
+print(s["checks"], s["failures"], s["up"])')"
+read -r checks failures up <<<"$icmp"
+if [ "${checks:-0}" -gt 4 ] && [ "$failures" = 0 ] && [ "$up" = True ]; then
+    ok "web2's ICMP echo check: $checks checks through the exception path, no failure, up"
+else
+    bad "ICMP health check of web2: checks/failures/up = $icmp"
 fi
 if curl -s http://127.0.0.1:9181/metrics | promtool check metrics; then
     ok "/metrics passes promtool check metrics"

@@ -28,6 +28,19 @@ pub fn check(f: &File) -> Result<(), Fail> {
                     format!("real server {:?}: a tcp health check needs a `port`", rs.name.get_ref()),
                 ));
             }
+            if h.kind == super::CheckKind::Dns {
+                let Some(q) = &h.query else {
+                    return Err((
+                        rs.name.span(),
+                        format!(
+                            "real server {:?}: a dns health check needs a `query` name",
+                            rs.name.get_ref()
+                        ),
+                    ));
+                };
+                crate::health::dns::question(q, h.query_type.as_deref())
+                    .map_err(|e| (rs.name.span(), format!("real server {:?}: {e}", rs.name.get_ref())))?;
+            }
             if h.interval_ms == 0 || h.timeout_ms == 0 || h.fall == 0 || h.rise == 0 {
                 return Err((
                     rs.name.span(),

@@ -253,6 +253,10 @@ pub enum CheckKind {
     Smtp,
     /// `* OK` greeting; with `user`/`password`, a login.
     Imap,
+    /// An ICMP echo is answered (raw socket: needs CAP_NET_RAW, as DPDK does).
+    Icmp,
+    /// A UDP query for `query` (type `query_type`, default A) is answered NOERROR.
+    Dns,
 }
 
 /// Alteon's defaults: a check every 2 s, down after 4 misses.
@@ -276,6 +280,10 @@ pub struct HealthCheck {
     pub expect_body: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// The name a `dns` check asks for.
+    pub query: Option<String>,
+    /// Its record type (A, AAAA, NS, SOA, MX, TXT, ...; default A).
+    pub query_type: Option<String>,
 }
 
 impl Default for HealthCheck {
@@ -293,14 +301,19 @@ impl Default for HealthCheck {
             expect_body: None,
             user: None,
             password: None,
+            query: None,
+            query_type: None,
         }
     }
 }
 
 impl HealthCheck {
+    /// The port probed; ICMP has none and reports 0.
     pub fn port(&self) -> Option<u16> {
         self.port.or(match self.kind {
             CheckKind::Tcp => None,
+            CheckKind::Icmp => Some(0),
+            CheckKind::Dns => Some(53),
             CheckKind::Http => Some(80),
             CheckKind::Pop3 => Some(110),
             CheckKind::Smtp => Some(25),

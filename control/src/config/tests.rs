@@ -180,3 +180,27 @@ fn a_missing_file_is_an_error_not_a_panic() {
     let e = Config::load(Path::new("/nonexistent/gslbd.toml")).expect_err("missing");
     assert!(e.to_string().contains("cannot read"), "{e}");
 }
+
+#[test]
+fn a_dns_check_needs_a_valid_question() {
+    let server = "name = \"b\"\naddress = \"10.1.0.12\"";
+    let text = GOOD.replace(server, &format!("{server}\nhealth = {{ type = \"dns\" }}"));
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "name = \"b\""), "{e}");
+    assert!(e.message.contains("needs a `query`"), "{e}");
+    let text = GOOD.replace(
+        server,
+        &format!(
+            "{server}\nhealth = {{ type = \"dns\", query = \"www.example.org\", query_type = \"AXFRX\" }}"
+        ),
+    );
+    assert!(error(&text).message.contains("not a record type"));
+    let text = GOOD
+        .replace(server, &format!("{server}\nhealth = {{ type = \"dns\", query = \"www.example.org\" }}"));
+    assert_eq!(
+        parse(&text).expect("valid").file.real_servers[1].health.as_ref().and_then(|h| h.port()),
+        Some(53)
+    );
+    let text = GOOD.replace(server, &format!("{server}\nhealth = {{ type = \"icmp\" }}"));
+    assert!(parse(&text).is_ok(), "an icmp check needs no port");
+}

@@ -8,6 +8,8 @@
 //! the kernel's TAP interface and the data path, as any of the appliance's
 //! own traffic does.
 
+pub mod dns;
+mod icmp;
 mod probe;
 
 pub use probe::probe;

@@ -1,5 +1,6 @@
-//! One health probe: connect to a real server over an ordinary socket (through
-//! the appliance's exception path) and check that it speaks its protocol.
+//! One health probe: reach a real server over an ordinary socket (through the
+//! appliance's exception path) and check that it speaks its protocol. ICMP
+//! and DNS have modules of their own; the TCP protocols are here.
 //!
 //! Greetings follow the protocols' RFCs: POP3 `+OK` (RFC 1939), SMTP `220`
 //! (RFC 5321), IMAP `* OK` (RFC 3501); HTTP/1.1 GET with a status and an
@@ -9,12 +10,24 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use super::{dns, icmp};
 use crate::config::{CheckKind, HealthCheck};
 
 /// Runs `check` against `addr`; Ok with the round-trip time, or why not.
 pub fn probe(check: &HealthCheck, addr: SocketAddr) -> Result<Duration, String> {
     let timeout = Duration::from_millis(check.timeout_ms);
     let start = Instant::now();
+    match (check.kind, addr) {
+        (CheckKind::Icmp, SocketAddr::V4(a)) => {
+            return icmp::probe(*a.ip(), timeout).map(|()| start.elapsed())
+        }
+        (CheckKind::Icmp, _) => return Err("icmp checks are IPv4 only".into()),
+        (CheckKind::Dns, _) => {
+            let query = check.query.as_deref().unwrap_or(".");
+            return dns::probe(query, check.query_type.as_deref(), addr, timeout).map(|()| start.elapsed());
+        }
+        _ => {}
+    }
     let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
     let left = |start: Instant| timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
     stream.set_read_timeout(Some(left(start))).map_err(|e| e.to_string())?;
@@ -26,6 +39,7 @@ pub fn probe(check: &HealthCheck, addr: SocketAddr) -> Result<Duration, String> 
         CheckKind::Pop3 => mail(check, stream, "+OK", Login::Pop3)?,
         CheckKind::Smtp => mail(check, stream, "220", Login::None)?,
         CheckKind::Imap => mail(check, stream, "* OK", Login::Imap)?,
+        CheckKind::Icmp | CheckKind::Dns => unreachable!("not a TCP check: handled above"),
     }
     Ok(start.elapsed())
 }
