@@ -144,13 +144,15 @@ else
 fi
 icmp="$(ctl status | python3 -c '
 import json, sys
-s = next(r for r in json.load(sys.stdin)["real_servers"] if r["name"] == "web2")["health"]
-print(s["checks"], s["failures"], s["up"])')"
-read -r checks failures up <<<"$icmp"
-if [ "${checks:-0}" -gt 4 ] && [ "$failures" = 0 ] && [ "$up" = True ]; then
-    ok "web2's ICMP echo check: $checks checks through the exception path, no failure, up"
+r = next(r for r in json.load(sys.stdin)["real_servers"] if r["name"] == "web2")
+s = r["health"]
+print(s["checks"], s["failures"], s["up"], r["connections_total"])')"
+read -r checks failures up conns <<<"$icmp"
+# web2 took 5 of check 1's requests and 6 of check 4's.
+if [ "${checks:-0}" -gt 4 ] && [ "$failures" = 0 ] && [ "$up" = True ] && [ "${conns:-0}" -ge 11 ]; then
+    ok "web2's ICMP echo check: $checks checks through the exception path, no failure, up; $conns connections counted"
 else
-    bad "ICMP health check of web2: checks/failures/up = $icmp"
+    bad "ICMP health check of web2: checks/failures/up/connections = $icmp"
 fi
 if curl -s http://127.0.0.1:9181/metrics | promtool check metrics; then
     ok "/metrics passes promtool check metrics"

@@ -32,12 +32,32 @@ pub struct View {
     pub generation: u64,
     /// (name, vip, port, protocol, group)
     pub services: Vec<(String, String, u16, String, String)>,
-    /// (name, address, state the data path uses, operator's state)
-    pub servers: Vec<(String, String, String, String)>,
+    pub servers: Vec<ServerView>,
     /// Other sites as the site-state protocol knows them.
     pub remotes: Vec<RemoteStatus>,
     /// Reports refused before their sender was known (bad tag, malformed, ...).
     pub refused_unknown: HashMap<&'static str, u64>,
+}
+
+/// One real server as the admin API and the metrics show it.
+#[derive(Clone, Debug, Default)]
+pub struct ServerView {
+    /// Its index in the snapshot (stable across reloads): where the data
+    /// cores count its connections.
+    pub index: u16,
+    pub name: String,
+    pub address: String,
+    /// The state the data path uses: up, down or disabled.
+    pub state: String,
+    /// The operator's say (configuration or admin API).
+    pub operator: String,
+}
+
+impl ServerView {
+    /// (active, opened ever) local connections, summed over the data cores.
+    pub fn connections(&self, cores: &[Arc<CoreCounters>]) -> (u64, u64) {
+        cores.iter().map(|c| c.server(self.index)).fold((0, 0), |(a, o), (ca, co)| (a + ca, o + co))
+    }
 }
 
 pub enum Command {
@@ -109,11 +129,10 @@ fn handle(
     let health = health.lock().map(|h| h.clone()).unwrap_or_default();
     let response = match (req.method(), parts.as_slice()) {
         (Method::Get, ["metrics"]) => {
-            let servers: Vec<(String, bool)> = v.servers.iter().map(|s| (s.0.clone(), s.2 == "up")).collect();
             let scrape = metrics::Scrape {
                 cores,
                 generation: v.generation,
-                servers: &servers,
+                servers: &v.servers,
                 health: &health,
                 remotes: &v.remotes,
                 refused_unknown: &v.refused_unknown,
@@ -166,13 +185,16 @@ fn status(
         "services": v.services.iter().map(|(name, vip, port, proto, group)| json!({
             "name": name, "vip": vip, "port": port, "protocol": proto, "group": group,
         })).collect::<Vec<_>>(),
-        "real_servers": v.servers.iter().map(|(name, addr, state, admin)| {
-            let h = health.get(name);
+        "real_servers": v.servers.iter().map(|s| {
+            let h = health.get(&s.name);
+            let (active, opened) = s.connections(cores);
             json!({
-                "name": name,
-                "address": addr,
-                "state": state,
-                "operator_state": admin,
+                "name": s.name,
+                "address": s.address,
+                "state": s.state,
+                "operator_state": s.operator,
+                "connections": active,
+                "connections_total": opened,
                 "health": h.map(|h| json!({
                     "up": h.up,
                     "checks": h.checks,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use dataplane::counters::{CoreCounters, DropReason, Event, Gauge};
 use prometheus::{GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
+use crate::admin::ServerView;
 use crate::health::ServerHealth;
 use crate::sitestate::node::RemoteStatus;
 
@@ -19,8 +20,8 @@ use crate::sitestate::node::RemoteStatus;
 pub struct Scrape<'a> {
     pub cores: &'a [Arc<CoreCounters>],
     pub generation: u64,
-    /// Real servers by name: whether the data path may use them, and their checks.
-    pub servers: &'a [(String, bool)],
+    /// Real servers: their state, and where their connections are counted.
+    pub servers: &'a [ServerView],
     pub health: &'a HashMap<String, ServerHealth>,
     pub remotes: &'a [RemoteStatus],
     pub refused_unknown: &'a HashMap<&'static str, u64>,
@@ -108,12 +109,29 @@ pub fn render(s: &Scrape) -> Result<String, prometheus::Error> {
     let checks = counter(&r, "health_checks_total", "Health checks run against a real server.", &["server"])?;
     let failures = counter(&r, "health_check_failures_total", "Health checks that failed.", &["server"])?;
     let latency = GaugeVec::new(
-        Opts::new("health_check_latency_seconds", "Round-trip time of the last passing health check."),
+        Opts::new("health_check_last_rtt_seconds", "Round-trip time of the last passing health check."),
         &["server"],
     )?;
     r.register(Box::new(latency.clone()))?;
-    for (name, usable) in s.servers {
-        up.with_label_values(&[name]).set(i64::from(*usable));
+    r.register(Box::new(crate::health::LATENCY.clone()))?;
+    let active = gauge(
+        &r,
+        "real_server_connections",
+        "Local connections to the real server now, over all data cores.",
+        &["server"],
+    )?;
+    let opened = counter(
+        &r,
+        "real_server_connections_total",
+        "Local connections sent to the real server.",
+        &["server"],
+    )?;
+    for v in s.servers {
+        let name = v.name.as_str();
+        up.with_label_values(&[name]).set(i64::from(v.state == "up"));
+        let (now, ever) = v.connections(s.cores);
+        active.with_label_values(&[name]).set(now as i64);
+        opened.with_label_values(&[name]).inc_by(ever);
         if let Some(h) = s.health.get(name) {
             checks.with_label_values(&[name]).inc_by(h.checks);
             failures.with_label_values(&[name]).inc_by(h.failures);
@@ -186,7 +204,18 @@ mod tests {
                 ..ServerHealth::default()
             },
         );
-        let servers = vec![("web1".to_string(), true), ("web2".to_string(), false)];
+        a.server_opened(1);
+        b.server_opened(1);
+        b.server_opened(1);
+        b.server_closed(1);
+        crate::health::LATENCY.with_label_values(&["web1"]).observe(0.003);
+        let view = |index: u16, name: &str, state: &str| ServerView {
+            index,
+            name: name.into(),
+            state: state.into(),
+            ..ServerView::default()
+        };
+        let servers = vec![view(0, "web1", "up"), view(1, "web2", "down")];
         let remotes = vec![RemoteStatus {
             name: "site2".into(),
             reachable: true,
@@ -213,7 +242,12 @@ mod tests {
             "gslbd_flows_active{core=\"0\"} 3",
             "gslbd_real_server_up{server=\"web2\"} 0",
             "gslbd_health_checks_total{server=\"web1\"} 4",
-            "gslbd_health_check_latency_seconds{server=\"web1\"} 0.002",
+            "gslbd_health_check_last_rtt_seconds{server=\"web1\"} 0.002",
+            "gslbd_health_check_latency_seconds_bucket{server=\"web1\",le=\"0.005\"} 1",
+            "gslbd_health_check_latency_seconds_bucket{server=\"web1\",le=\"0.0025\"} 0",
+            "gslbd_real_server_connections{server=\"web2\"} 2",
+            "gslbd_real_server_connections_total{server=\"web2\"} 3",
+            "gslbd_real_server_connections{server=\"web1\"} 0",
             "gslbd_snapshot_generation 9",
             "gslbd_remote_site_reachable{site=\"site2\"} 1",
             "gslbd_remote_site_load_ratio{site=\"site2\"} 0.25",

@@ -18,7 +18,7 @@ use nic_config::port::RSS_KEY;
 use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig, Rings};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use crate::admin::{Admin, Command, Reply, View};
+use crate::admin::{Admin, Command, Reply, ServerView, View};
 use crate::config::{self, Config, File};
 use crate::health::{Checks, HealthTable, ServerHealth};
 use crate::kernel;
@@ -115,7 +115,8 @@ fn update_view(view: &Mutex<View>, f: &File, snap: &dataplane::snapshot::Snapsho
     let servers = snap
         .real_servers
         .iter()
-        .filter_map(|rs| {
+        .enumerate()
+        .filter_map(|(index, rs)| {
             let conf = f.real_servers.iter().find(|c| *c.name.get_ref() == rs.name)?;
             let state = match rs.health {
                 dataplane::snapshot::Health::Up => "up",
@@ -127,7 +128,13 @@ fn update_view(view: &Mutex<View>, f: &File, snap: &dataplane::snapshot::Snapsho
                 config::ServerState::Down => "down",
                 config::ServerState::Disabled => "disabled",
             };
-            Some((rs.name.clone(), rs.addr.to_string(), state.to_string(), operator.to_string()))
+            Some(ServerView {
+                index: index as u16,
+                name: rs.name.clone(),
+                address: rs.addr.to_string(),
+                state: state.to_string(),
+                operator: operator.to_string(),
+            })
         })
         .collect();
     let services = f

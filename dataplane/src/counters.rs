@@ -121,12 +121,27 @@ named_enum! {
     }
 }
 
+/// How many real servers a site may have: the per-server counters below are
+/// sized for it up front, so that no data core ever reallocates them.
+/// (Alteon's limit is 1023.)
+pub const MAX_REAL_SERVERS: usize = 4096;
+
+/// One real server as seen by one data core.
+#[derive(Default)]
+struct ServerCounters {
+    /// Local flows to it now (opened minus closed).
+    active: AtomicU64,
+    /// Local flows to it ever.
+    opened: AtomicU64,
+}
+
 /// One data core's counters.
 #[repr(align(64))]
 pub struct CoreCounters {
     events: [AtomicU64; Event::COUNT],
     drops: [AtomicU64; DropReason::COUNT],
     gauges: [AtomicU64; Gauge::COUNT],
+    servers: Box<[ServerCounters]>,
 }
 
 impl Default for CoreCounters {
@@ -135,6 +150,7 @@ impl Default for CoreCounters {
             events: std::array::from_fn(|_| AtomicU64::new(0)),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
             gauges: std::array::from_fn(|_| AtomicU64::new(0)),
+            servers: (0..MAX_REAL_SERVERS).map(|_| ServerCounters::default()).collect(),
         }
     }
 }
@@ -181,6 +197,30 @@ impl CoreCounters {
 
     pub fn dropped(&self, r: DropReason) -> u64 {
         self.drops[r as usize].load(Relaxed)
+    }
+
+    /// A local flow to real server `server` was created.
+    #[inline(always)]
+    pub fn server_opened(&self, server: u16) {
+        if let Some(c) = self.servers.get(usize::from(server)) {
+            bump(&c.opened, 1);
+            bump(&c.active, 1);
+        }
+    }
+
+    /// A local flow to real server `server` ended.
+    #[inline(always)]
+    pub fn server_closed(&self, server: u16) {
+        if let Some(c) = self.servers.get(usize::from(server)) {
+            c.active.store(c.active.load(Relaxed).saturating_sub(1), Relaxed);
+        }
+    }
+
+    /// (active, opened ever) local flows of this core to real server `server`.
+    pub fn server(&self, server: u16) -> (u64, u64) {
+        self.servers
+            .get(usize::from(server))
+            .map_or((0, 0), |c| (c.active.load(Relaxed), c.opened.load(Relaxed)))
     }
 
     pub fn total_drops(&self) -> u64 {

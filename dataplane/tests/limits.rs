@@ -180,3 +180,20 @@ fn refusal_can_be_silent() {
     assert_eq!(rig.send(&syn_from(client(1), SITE1.vip_port(POP3))).0, Action::Drop(DropReason::NoResource));
     assert_eq!(rig.core.counters.event(Event::ResetsSent), 0);
 }
+
+#[test]
+fn per_server_connections_count_up_and_down() {
+    let mut rig = Rig::new(servers_snapshot(Method::RoundRobin, &[1, 1]), 64);
+    let got: Vec<usize> =
+        (0..3).map(|p| which(&rig.forward(&syn_from(client(p), SITE1.vip_port(POP3))))).collect();
+    assert_eq!(got, vec![0, 1, 0]);
+    assert_eq!(rig.core.counters.server(0), (2, 2));
+    assert_eq!(rig.core.counters.server(1), (1, 1));
+    // The client resets its first connection; once the entry ages out the
+    // server has one connection fewer, and its total stays.
+    rig.forward(&tcp(CLIENT_MAC, SITE1.mac, client(0), SITE1.vip_port(POP3), RST, 2, 0, b""));
+    rig.advance(5_000);
+    assert_eq!(rig.core.counters.server(0), (1, 2));
+    assert_eq!(rig.core.counters.server(1), (1, 1));
+    assert_eq!(rig.core.counters.server(4095), (0, 0), "unused slots stay at zero");
+}

@@ -24,6 +24,19 @@ use std::time::{Duration, Instant};
 
 use crate::config::{File, HealthCheck};
 
+/// Round-trip times of passing checks, per server: a histogram the check
+/// threads observe directly (they are not on the packet path) and every
+/// scrape's registry includes.
+pub static LATENCY: std::sync::LazyLock<prometheus::HistogramVec> = std::sync::LazyLock::new(|| {
+    let opts = prometheus::HistogramOpts::new(
+        // The scrape's registry adds the "gslbd_" prefix.
+        "health_check_latency_seconds",
+        "Round-trip time of passing health checks.",
+    )
+    .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]);
+    prometheus::HistogramVec::new(opts, &["server"]).expect("a valid histogram definition")
+});
+
 /// What the checks have found about one real server.
 #[derive(Clone, Debug, Default)]
 pub struct ServerHealth {
@@ -131,6 +144,9 @@ fn run(
     let mut next = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let result = probe(check, addr);
+        if let Ok(rtt) = &result {
+            LATENCY.with_label_values(&[name]).observe(rtt.as_secs_f64());
+        }
         let flipped = match table.lock() {
             Ok(mut t) => t.entry(name.to_string()).or_default().record(check, &result),
             Err(_) => return,

@@ -388,6 +388,7 @@ fn release(pips: &mut PipPools, select: &mut Selector, counters: &CoreCounters, 
     match f.path() {
         Path::Local => {
             select.closed(f.target);
+            counters.server_closed(f.target);
             if aged {
                 counters.inc(Event::FlowsExpiredLocal);
             }

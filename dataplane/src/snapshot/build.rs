@@ -75,7 +75,7 @@ impl Snapshot {
                 Ok(())
             }
         };
-        limit("real servers", self.real_servers.len(), usize::from(u16::MAX))?;
+        limit("real servers", self.real_servers.len(), crate::counters::MAX_REAL_SERVERS)?;
         limit("groups", self.groups.len(), usize::from(u16::MAX))?;
         limit("services", self.services.len(), usize::from(u16::MAX))?;
         limit("remote sites", self.sites.len(), usize::from(u16::MAX))?;
