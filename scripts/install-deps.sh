@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
     dpdk dpdk-dev libdpdk-dev pkg-config libclang-dev clang g++
-    iproute2 ethtool iptables iputils-ping curl tcpdump python3 dovecot-pop3d prometheus
+    iproute2 ethtool iptables iputils-ping curl tcpdump python3 dovecot-pop3d prometheus dnsutils
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -25,10 +25,12 @@ echo "== end to end on DPDK, in network namespaces: one site"
 tests/e2e-site.sh 2>&1 | tee "$log"
 echo "== end to end: the GSLB chapter's two sites"
 tests/e2e-seed.sh 2>&1 | tee -a "$log"
+echo "== end to end: the GSLB's authoritative DNS, two sites"
+tests/e2e-dns.sh 2>&1 | tee -a "$log"
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee -a "$log"
 # One closing line for the whole run: cargo prints a result line per test
 # binary, the last of which (doc tests) is often empty.
-awk '/^test result:/ { p += $4; f += $6 } /^e2e-(site|seed): [0-9]+ passed/ { p += $2; f += $4 }
+awk '/^test result:/ { p += $4; f += $6 } /^e2e-[a-z]+: [0-9]+ passed/ { p += $2; f += $4 }
      END { printf "tests: %d passed, %d failed\n", p, f }' <(sed 's/[;,]//g' "$log")
 rm -f "$log"

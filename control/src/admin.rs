@@ -5,6 +5,8 @@
 //! - `POST /api/servers/NAME/disable`    no new connections; existing ones finish
 //! - `POST /api/servers/NAME/enable`
 //! - `POST /api/reload`                  as SIGHUP
+//! - `GET  /api/dns/explain?name=N&client=A`  why the DNS answers N to A so:
+//!   candidates, their state, what each rule did
 //!
 //! Requests that change something are passed to the control loop, which owns
 //! the configuration and publishes snapshots; this thread only reads a view.
@@ -21,6 +23,7 @@ use dataplane::counters::{CoreCounters, Event, Gauge};
 use serde_json::json;
 use tiny_http::{Header, Method, Response, Server};
 
+use crate::dns::DnsHandle;
 use crate::health::HealthTable;
 use crate::metrics;
 use crate::sitestate::node::RemoteStatus;
@@ -80,6 +83,7 @@ impl Admin {
         view: Arc<Mutex<View>>,
         cores: Vec<Arc<CoreCounters>>,
         health: HealthTable,
+        dns: DnsHandle,
         commands: Sender<(Command, Sender<Reply>)>,
     ) -> Result<Admin, String> {
         let server = Server::http(listen).map_err(|e| format!("management address {listen}: {e}"))?;
@@ -91,7 +95,7 @@ impl Admin {
             .spawn(move || {
                 while !s.load(Ordering::Relaxed) {
                     match server.recv_timeout(Duration::from_millis(200)) {
-                        Ok(Some(req)) => handle(req, &view, &cores, &health, &commands),
+                        Ok(Some(req)) => handle(req, &view, &cores, &health, &dns, &commands),
                         Ok(None) => {}
                         Err(_) => break,
                     }
@@ -121,10 +125,12 @@ fn handle(
     view: &Mutex<View>,
     cores: &[Arc<CoreCounters>],
     health: &HealthTable,
+    dns: &DnsHandle,
     commands: &Sender<(Command, Sender<Reply>)>,
 ) {
     let url = req.url().to_string();
-    let parts: Vec<&str> = url.trim_matches('/').split('/').collect();
+    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let v = view.lock().map(|v| v.clone()).unwrap_or_default();
     let health = health.lock().map(|h| h.clone()).unwrap_or_default();
     let response = match (req.method(), parts.as_slice()) {
@@ -136,6 +142,7 @@ fn handle(
                 health: &health,
                 remotes: &v.remotes,
                 refused_unknown: &v.refused_unknown,
+                dns: &dns.stats,
             };
             match metrics::render(&scrape) {
                 Ok(text) => {
@@ -157,6 +164,19 @@ fn handle(
             command(commands, cmd)
         }
         (Method::Post, ["api", "reload"]) => command(commands, Command::Reload),
+        (Method::Get, ["api", "dns", "explain"]) => {
+            let arg = |k: &str| query.split('&').find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='));
+            match (arg("name"), arg("client").map(str::parse::<std::net::Ipv4Addr>)) {
+                (Some(name), Some(Ok(client))) => match crate::dns::explain(dns, name, client) {
+                    Ok(j) => json_response(200, j),
+                    Err(e) => json_response(404, json!({ "error": e })),
+                },
+                _ => json_response(
+                    400,
+                    json!({ "error": "expected ?name=HOST&client=IPV4, e.g. ?name=pop.gslb.example.org&client=198.51.100.7" }),
+                ),
+            }
+        }
         _ => json_response(404, json!({ "error": format!("no such endpoint: {} {url}", req.method()) })),
     };
     let _ = req.respond(response);

@@ -5,6 +5,7 @@ mod admin;
 mod config;
 mod ctl;
 mod demo;
+mod dns;
 mod health;
 mod kernel;
 mod metrics;

@@ -25,6 +25,7 @@ pub struct Scrape<'a> {
     pub health: &'a HashMap<String, ServerHealth>,
     pub remotes: &'a [RemoteStatus],
     pub refused_unknown: &'a HashMap<&'static str, u64>,
+    pub dns: &'a crate::dns::DnsStats,
 }
 
 fn counter(
@@ -177,6 +178,19 @@ pub fn render(s: &Scrape) -> Result<String, prometheus::Error> {
     let generation = IntGauge::new("snapshot_generation", "Generation of the snapshot the data cores run.")?;
     r.register(Box::new(generation.clone()))?;
     generation.set(s.generation as i64);
+    let dns = counter(&r, "dns_responses_total", "DNS responses sent, by response code.", &["rcode"])?;
+    for (rcode, n) in s.dns.answered() {
+        dns.with_label_values(&[rcode]).inc_by(n);
+    }
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    for (name, help, v) in [
+        ("dns_dropped_total", "DNS messages dropped unanswered (no header, or a response).", &s.dns.dropped),
+        ("dns_tcp_queries_total", "DNS queries received over TCP.", &s.dns.tcp_queries),
+    ] {
+        let c = prometheus::IntCounter::new(name, help)?;
+        r.register(Box::new(c.clone()))?;
+        c.inc_by(load(v));
+    }
 
     TextEncoder::new().encode_to_string(&r.gather())
 }
@@ -233,6 +247,7 @@ mod tests {
             health: &health,
             remotes: &remotes,
             refused_unknown: &unknown,
+            dns: &crate::dns::DnsStats::default(),
         };
         let text = render(&scrape).expect("render");
         for line in [
@@ -249,6 +264,7 @@ mod tests {
             "gslbd_real_server_connections_total{server=\"web2\"} 3",
             "gslbd_real_server_connections{server=\"web1\"} 0",
             "gslbd_snapshot_generation 9",
+            "gslbd_dns_responses_total{rcode=\"NXDOMAIN\"} 0",
             "gslbd_remote_site_reachable{site=\"site2\"} 1",
             "gslbd_remote_site_load_ratio{site=\"site2\"} 0.25",
             "gslbd_site_state_refused_total{reason=\"replayed\",site=\"site2\"} 2",

@@ -20,6 +20,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::admin::{Admin, Command, Reply, ServerView, View};
 use crate::config::{self, Config, File};
+use crate::dns::{self, Dns};
 use crate::health::{Checks, HealthTable, ServerHealth};
 use crate::kernel;
 use crate::sitestate::node::{Node, RemoteStatus};
@@ -314,11 +315,23 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
         println!("  own addresses {:?} via {}", own_addresses(f), k.device);
     }
 
+    let mut dns = Dns::new();
+    dns.configure(f, netns(f))?;
+    if let Some(d) = &f.dns {
+        println!("  dns: authoritative for {} zone(s) on {:?}", d.zones.len(), d.listen);
+    }
     let view = Arc::new(Mutex::new(View::default()));
     let (cmd_tx, cmd_rx) = mpsc::channel::<(Command, mpsc::Sender<Reply>)>();
     let admin = match &f.management {
         Some(m) => {
-            let a = Admin::start(m.listen, view.clone(), counters.clone(), health.clone(), cmd_tx.clone())?;
+            let a = Admin::start(
+                m.listen,
+                view.clone(),
+                counters.clone(),
+                health.clone(),
+                dns.handle.clone(),
+                cmd_tx.clone(),
+            )?;
             println!("  management: http://{}/metrics, http://{}/api/status", a.address, a.address);
             Some(a)
         }
@@ -329,6 +342,7 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     let mut last_reported: Vec<(String, bool)> = Vec::new();
 
     let mut last_solicit = Instant::now() - Duration::from_secs(10);
+    let mut last_dns = Instant::now() - Duration::from_secs(10);
     let mut last_stats = (Instant::now(), port.stats());
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
@@ -381,6 +395,9 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                     config = c;
                     checks.stop();
                     checks = Checks::start(&config.file, &health, &health_tx);
+                    if let Err(e) = dns.configure(&config.file, netns(&config.file)) {
+                        eprintln!("dns: {e}");
+                    }
                     changed = true;
                     Ok(format!("reloaded {}", path.display()))
                 }
@@ -444,6 +461,14 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                 kernel::solicit(netns(f), &missing);
             }
         }
+        // Load moves all the time: the DNS view follows it twice a second.
+        if changed || last_dns.elapsed() >= Duration::from_millis(500) {
+            last_dns = Instant::now();
+            let snap = publisher.current();
+            let checks = health_snapshot(&health);
+            let local = dns::local_health(f, &service_health(&snap), &checks);
+            dns.update(f, &local, load_permille(&counters, f.flows.capacity), &remotes);
+        }
         if changed {
             let effective = with_overlay(f, &overlay);
             let inputs =
@@ -460,6 +485,7 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
 
     println!("stopping: waiting for the data cores");
     drop(admin);
+    dns.stop();
     checks.stop();
     eal.wait_all();
     for (i, c) in counters.iter().enumerate() {

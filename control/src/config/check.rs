@@ -191,7 +191,7 @@ pub fn check(f: &File) -> Result<(), Fail> {
             return Err((s.vip.span(), format!("service {:?}: port 0 is not a port", s.name)));
         }
     }
-    Ok(())
+    super::dns::check(f)
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a &'a str>) -> String {

@@ -2,10 +2,12 @@
 //! file, the line and column, and what was expected there.
 
 mod check;
+mod dns;
 mod error;
 #[cfg(test)]
 mod tests;
 
+pub use dns::{name as dns_name, AllDown, Dns, Rule};
 pub use error::ConfigError;
 
 use std::net::Ipv4Addr;
@@ -52,6 +54,7 @@ pub struct File {
     pub groups: Vec<Group>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
+    pub dns: Option<Dns>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -204,3 +204,42 @@ fn a_dns_check_needs_a_valid_question() {
     let text = GOOD.replace(server, &format!("{server}\nhealth = {{ type = \"icmp\" }}"));
     assert!(parse(&text).is_ok(), "an icmp check needs no port");
 }
+
+const DNS: &str = r#"
+[dns]
+listen = ["10.1.0.1:53"]
+[[dns.zone]]
+name = "gslb.example.org"
+ns = [{ name = "ns1.gslb.example.org", address = "10.1.0.1" }]
+hostmaster = "hostmaster.example.org"
+[[dns.host]]
+name = "www.gslb.example.org"
+service = "http"
+proximity = [{ subnet = "198.51.100.0/24", sites = ["t"] }]
+"#;
+
+#[test]
+fn dns_mistakes_are_named_at_their_line() {
+    let good = format!("{GOOD}{DNS}");
+    assert!(parse(&good).is_ok(), "{:?}", parse(&good).err());
+    // (replace, with, the message says, the line that holds)
+    for (from, to, says, at) in [
+        (
+            "name = \"www.gslb.example.org\"",
+            "name = \"www.example.com\"",
+            "in none of the",
+            "www.example.com",
+        ),
+        ("service = \"http\"\nprox", "service = \"smtp\"\nprox", "no service named \"smtp\"", "\"smtp\""),
+        ("sites = [\"t\"]", "sites = [\"mars\"]", "no site named \"mars\"", "mars"),
+        ("subnet = \"198.51.100.0/24\"", "subnet = \"198.51.100.0\"", "prefix length", "subnet"),
+        (", address = \"10.1.0.1\" }", " }", "needs an `address`", "name = \"gslb.example.org\""),
+    ] {
+        let text = good.replace(from, to);
+        let e = error(&text);
+        assert!(e.message.contains(says), "{from} -> {to}: {e}");
+        assert_eq!(e.line, line_of(&text, at), "{e}");
+    }
+    let e = error(&format!("{good}rules = [\"nearest\"]\n"));
+    assert!(e.message.contains("unknown variant `nearest`"), "{e}");
+}

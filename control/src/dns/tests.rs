@@ -1,0 +1,256 @@
+//! The authoritative answers, query by query, from a configuration like the
+//! lab's: two sites, a zone, a host per service.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{Name, RData, RecordType};
+
+use super::answer::respond;
+use super::{DnsView, SiteInputs};
+use crate::config::Config;
+use crate::sitestate::node::RemoteStatus;
+
+const CONF: &str = r#"
+[eal]
+lcores = "0-1"
+file_prefix = "t"
+[port]
+device = "net_af_packet0"
+[kernel]
+device = "net_tap0"
+addresses = ["198.51.100.1/24"]
+[site]
+name = "site1"
+pips = ["192.0.2.200"]
+[site_state]
+listen = "198.51.100.1:3011"
+key = "k"
+[[remote_site]]
+name = "site2"
+peer = "203.0.113.1:3011"
+next_hop = "198.51.100.254"
+[[real_server]]
+name = "pop1"
+address = "10.1.0.21"
+[[group]]
+name = "pop"
+method = "round_robin"
+members = ["pop1"]
+[[service]]
+name = "pop3"
+vip = "192.0.2.10"
+port = 110
+protocol = "tcp"
+group = "pop"
+remotes = [{ site = "site2", vip = "203.0.113.10" }]
+[dns]
+listen = ["127.0.0.1:25353"]
+ttl = 60
+[[dns.zone]]
+name = "gslb.example.org"
+ns = [{ name = "ns1.gslb.example.org", address = "198.51.100.1" }, { name = "ns.example.net" }]
+hostmaster = "hostmaster.example.org"
+negative_ttl = 15
+[[dns.host]]
+name = "pop.gslb.example.org"
+service = "pop3"
+rules = ["availability", "proximity", "failover"]
+proximity = [{ subnet = "203.0.113.0/24", sites = ["site2"] }]
+"#;
+
+fn remote(reachable: bool, healthy: bool) -> RemoteStatus {
+    RemoteStatus {
+        name: "site2".into(),
+        reachable,
+        age: Some(Duration::from_millis(100)),
+        load_permille: 10,
+        services: HashMap::from([("pop3".to_string(), healthy)]),
+        accepted: 1,
+        refused: HashMap::new(),
+    }
+}
+
+fn view(local: Option<bool>, site2: Option<RemoteStatus>) -> DnsView {
+    let c = Config::parse(Path::new("t.toml"), CONF).expect("valid config");
+    let local = HashMap::from([("pop3".to_string(), local)]);
+    let remotes: Vec<RemoteStatus> = site2.into_iter().collect();
+    DnsView::build(&c.file, &SiteInputs { local: &local, local_load: 100, remotes: &remotes }, None)
+        .expect("a view")
+}
+
+fn query(name: &str, t: RecordType, ecs: Option<(Ipv4Addr, u8)>) -> Vec<u8> {
+    let mut m = Message::new();
+    m.set_id(0x4242)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query)
+        .set_recursion_desired(true);
+    m.add_query(Query::query(Name::from_ascii(name).expect("name"), t));
+    if let Some((a, p)) = ecs {
+        let mut e = Edns::new();
+        e.set_max_payload(1232);
+        e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(IpAddr::V4(a), p, 0)));
+        m.set_edns(e);
+    }
+    m.to_vec().expect("encode")
+}
+
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
+
+fn ask(v: &DnsView, name: &str, t: RecordType) -> Message {
+    let (r, _) = respond(v, &query(name, t, None), CLIENT, true);
+    Message::from_vec(&r.expect("a response")).expect("decodes")
+}
+
+fn a_records(m: &Message) -> Vec<Ipv4Addr> {
+    m.answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_host_is_answered_with_the_healthy_sites_vip() {
+    let v = view(Some(true), Some(remote(true, true)));
+    let m = ask(&v, "pop.gslb.example.org.", RecordType::A);
+    assert_eq!((m.id(), m.response_code(), m.authoritative()), (0x4242, ResponseCode::NoError, true));
+    assert!(m.recursion_desired() && !m.recursion_available());
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 10)], "failover: site 1 first");
+    assert_eq!(m.answers()[0].ttl(), 60);
+    // Names are case-insensitive (RFC 4343); the question is echoed as asked.
+    let m = ask(&v, "POP.Gslb.Example.ORG.", RecordType::A);
+    assert_eq!(a_records(&m).len(), 1);
+    assert_eq!(m.queries()[0].name().to_ascii(), "POP.Gslb.Example.ORG.");
+}
+
+#[test]
+fn site_health_moves_the_answer() {
+    let site2 = Ipv4Addr::new(203, 0, 113, 10);
+    assert_eq!(
+        a_records(&ask(&view(Some(false), Some(remote(true, true))), "pop.gslb.example.org.", RecordType::A)),
+        vec![site2]
+    );
+    // Site 2 unreachable, site 1 down: the last good answer (none yet: empty, with the SOA).
+    let v = view(Some(false), Some(remote(false, true)));
+    let m = ask(&v, "pop.gslb.example.org.", RecordType::A);
+    assert!(a_records(&m).is_empty());
+    assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+    // Nothing known yet about either site: nothing is answered.
+    let m = ask(&view(None, None), "pop.gslb.example.org.", RecordType::A);
+    assert!(a_records(&m).is_empty());
+}
+
+#[test]
+fn client_subnet_picks_by_proximity_and_is_echoed_with_its_scope() {
+    let v = view(Some(true), Some(remote(true, true)));
+    let q = query("pop.gslb.example.org.", RecordType::A, Some((Ipv4Addr::new(203, 0, 113, 99), 24)));
+    let m = Message::from_vec(&respond(&v, &q, CLIENT, true).0.expect("response")).expect("decodes");
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(203, 0, 113, 10)]);
+    let edns = m.extensions().as_ref().expect("an OPT record in the response");
+    assert_eq!(edns.max_payload(), 1232);
+    match edns.option(EdnsCode::Subnet) {
+        Some(EdnsOption::Subnet(s)) => {
+            assert_eq!(
+                (s.addr(), s.source_prefix(), s.scope_prefix()),
+                (IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0)), 24, 24)
+            )
+        }
+        other => panic!("no client subnet echoed: {other:?}"),
+    }
+    // A client elsewhere is not moved; its answer did not depend on its subnet.
+    let q = query("pop.gslb.example.org.", RecordType::A, Some((Ipv4Addr::new(10, 9, 8, 0), 24)));
+    let m = Message::from_vec(&respond(&v, &q, CLIENT, true).0.expect("response")).expect("decodes");
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+}
+
+#[test]
+fn zone_apex_has_soa_and_ns_with_glue() {
+    let v = view(Some(true), None);
+    let m = ask(&v, "gslb.example.org.", RecordType::SOA);
+    match m.answers()[0].data() {
+        RData::SOA(soa) => {
+            assert_eq!(soa.mname().to_ascii(), "ns1.gslb.example.org.");
+            assert_eq!(soa.minimum(), 15);
+        }
+        other => panic!("not an SOA: {other:?}"),
+    }
+    let m = ask(&v, "gslb.example.org.", RecordType::NS);
+    assert_eq!(m.answers().len(), 2);
+    assert_eq!(m.additionals().len(), 1, "glue only for the in-zone name server");
+    assert_eq!(
+        a_records(&ask(&v, "ns1.gslb.example.org.", RecordType::A)),
+        vec![Ipv4Addr::new(198, 51, 100, 1)]
+    );
+}
+
+#[test]
+fn negative_answers() {
+    let v = view(Some(true), None);
+    let m = ask(&v, "nope.gslb.example.org.", RecordType::A);
+    assert_eq!(m.response_code(), ResponseCode::NXDomain);
+    assert_eq!((m.name_servers()[0].record_type(), m.name_servers()[0].ttl()), (RecordType::SOA, 15));
+    // The host exists but has no AAAA: NODATA, not NXDOMAIN.
+    let m = ask(&v, "pop.gslb.example.org.", RecordType::AAAA);
+    assert_eq!((m.response_code(), m.answers().len()), (ResponseCode::NoError, 0));
+    // An empty non-terminal exists too.
+    assert_eq!(ask(&v, "gslb.example.org.", RecordType::A).response_code(), ResponseCode::NoError);
+    let v2 = view(Some(true), None);
+    let m = ask(&v2, "www.example.com.", RecordType::A);
+    assert_eq!((m.response_code(), m.authoritative()), (ResponseCode::Refused, false));
+}
+
+#[test]
+fn malformed_queries_get_formerr_or_nothing() {
+    let v = view(Some(true), None);
+    let mut q = query("pop.gslb.example.org.", RecordType::A, None);
+    q.truncate(q.len() - 3);
+    let (r, _) = respond(&v, &q, CLIENT, true);
+    let m = Message::from_vec(&r.expect("a FORMERR")).expect("decodes");
+    assert_eq!((m.id(), m.response_code()), (0x4242, ResponseCode::FormErr));
+    assert!(respond(&v, &[1, 2, 3], CLIENT, true).0.is_none(), "no header, no answer");
+    // A response is never answered (no loops between servers).
+    let mut r = Message::from_vec(&query("pop.gslb.example.org.", RecordType::A, None)).expect("decodes");
+    r.set_message_type(MessageType::Response);
+    assert!(respond(&v, &r.to_vec().expect("encode"), CLIENT, true).0.is_none());
+}
+
+#[test]
+fn served_over_udp_and_tcp() {
+    use std::io::{Read, Write};
+    let shared: super::SharedView =
+        std::sync::Arc::new(arc_swap::ArcSwapOption::from_pointee(view(Some(true), None)));
+    let addr = "127.0.0.1:25353".parse().expect("addr");
+    let stats = std::sync::Arc::new(super::DnsStats::default());
+    let server = super::DnsServer::start(&[addr], None, shared, stats.clone()).expect("listening");
+    let q = query("pop.gslb.example.org.", RecordType::A, None);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    udp.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    udp.send_to(&q, addr).expect("send");
+    let mut buf = [0u8; 512];
+    let n = udp.recv(&mut buf).expect("a UDP answer");
+    assert_eq!(
+        a_records(&Message::from_vec(&buf[..n]).expect("decodes")),
+        vec![Ipv4Addr::new(192, 0, 2, 10)]
+    );
+    let mut tcp = std::net::TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    for _ in 0..2 {
+        tcp.write_all(&(q.len() as u16).to_be_bytes()).expect("write");
+        tcp.write_all(&q).expect("write");
+        let mut len = [0u8; 2];
+        tcp.read_exact(&mut len).expect("length");
+        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        tcp.read_exact(&mut msg).expect("message");
+        assert_eq!(a_records(&Message::from_vec(&msg).expect("decodes")).len(), 1);
+    }
+    assert_eq!(stats.tcp_queries.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(stats.answered()[0], ("NOERROR", 3));
+    server.stop();
+}

@@ -1,0 +1,190 @@
+//! What the DNS threads answer from: the zones' fixed records and, per host
+//! name, its candidate sites with their current health and load. The control
+//! loop rebuilds it whenever health or a remote site's report changes and
+//! publishes it whole; a query reads one consistent view.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use hickory_proto::rr::rdata::{A, NS, SOA};
+use hickory_proto::rr::{Name, RData, Record};
+
+use super::select::{decide, Candidate, Decision, Policy, Preference};
+use crate::config::{self, File};
+use crate::sitestate::node::RemoteStatus;
+
+pub struct ZoneView {
+    pub name: Name,
+    pub soa: Record,
+    pub ns: Vec<Record>,
+    /// A records of the name servers inside the zone.
+    pub glue: Vec<Record>,
+    pub negative_ttl: u32,
+}
+
+pub struct HostView {
+    pub candidates: Vec<Candidate>,
+    pub policy: Policy,
+    turn: AtomicU64,
+    /// VIPs of the last answer made while a site was healthy.
+    last_good: Mutex<Vec<Ipv4Addr>>,
+}
+
+impl HostView {
+    /// Decides one answer for `client` (advancing the host's turn).
+    pub fn decide(&self, client: Ipv4Addr) -> Decision {
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let good = self.last_good.lock().map(|g| g.clone()).unwrap_or_default();
+        let d = decide(&self.policy, &self.candidates, client, turn, &good);
+        if self.candidates.iter().any(|c| c.healthy == Some(true))
+            && !d.answers.is_empty()
+            && d.answers != good
+        {
+            if let Ok(mut g) = self.last_good.lock() {
+                g.clone_from(&d.answers);
+            }
+        }
+        d
+    }
+
+    /// The same decision without advancing anything (for the admin API).
+    pub fn explain(&self, client: Ipv4Addr) -> Decision {
+        let good = self.last_good.lock().map(|g| g.clone()).unwrap_or_default();
+        decide(&self.policy, &self.candidates, client, self.turn.load(Ordering::Relaxed), &good)
+    }
+}
+
+pub struct DnsView {
+    pub ttl: u32,
+    pub zones: Vec<ZoneView>,
+    pub hosts: HashMap<Name, HostView>,
+    /// Names that own records (hosts, in-zone name servers, apexes), to tell
+    /// an empty answer (NODATA) from a name that does not exist.
+    pub names: HashMap<Name, usize>,
+}
+
+/// What the candidates' health and load come from.
+pub struct SiteInputs<'a> {
+    /// This site's services: healthy, or `None` before any of their servers has a result.
+    pub local: &'a HashMap<String, Option<bool>>,
+    pub local_load: u16,
+    pub remotes: &'a [RemoteStatus],
+}
+
+impl DnsView {
+    /// The zone a name falls in (the longest match), if any.
+    pub fn zone_of(&self, name: &Name) -> Option<usize> {
+        self.zones
+            .iter()
+            .enumerate()
+            .filter(|(_, z)| z.name.zone_of(name))
+            .max_by_key(|(_, z)| z.name.num_labels())
+            .map(|(i, _)| i)
+    }
+
+    /// Builds the view; `previous` carries each host's turn and last good answer over.
+    pub fn build(f: &File, inputs: &SiteInputs, previous: Option<&DnsView>) -> Option<DnsView> {
+        let d = f.dns.as_ref()?;
+        let mut zones = Vec::new();
+        let mut names = HashMap::new();
+        for z in &d.zones {
+            // Checked at load: these parse.
+            let apex = config::dns_name(z.name.get_ref()).ok()?;
+            let ns_names: Vec<Name> = z.ns.iter().filter_map(|n| config::dns_name(&n.name).ok()).collect();
+            let rname = config::dns_name(&z.hostmaster).ok()?;
+            let serial = serial();
+            let soa = SOA::new(ns_names[0].clone(), rname, serial, 3600, 600, 86400, z.negative_ttl);
+            let soa = Record::from_rdata(apex.clone(), 3600, RData::SOA(soa));
+            let ns = ns_names
+                .iter()
+                .map(|n| Record::from_rdata(apex.clone(), 3600, RData::NS(NS(n.clone()))))
+                .collect();
+            let glue: Vec<Record> = z
+                .ns
+                .iter()
+                .zip(&ns_names)
+                .filter_map(|(c, n)| c.address.map(|a| Record::from_rdata(n.clone(), 3600, RData::A(A(a)))))
+                .filter(|r| apex.zone_of(r.name()))
+                .collect();
+            let i = zones.len();
+            names.insert(apex.clone(), i);
+            for g in &glue {
+                names.insert(g.name().clone(), i);
+            }
+            zones.push(ZoneView { name: apex, soa, ns, glue, negative_ttl: z.negative_ttl });
+        }
+        let mut hosts = HashMap::new();
+        for h in &d.hosts {
+            let name = config::dns_name(h.name.get_ref()).ok()?;
+            let zone = zones.iter().position(|z| z.name.zone_of(&name))?;
+            let svc = f.services.iter().find(|s| s.name == *h.service.get_ref())?;
+            let weight = |site: &str| h.weights.get(site).copied().unwrap_or(1);
+            let mut candidates = vec![Candidate {
+                site: f.site.name.clone(),
+                vip: *svc.vip.get_ref(),
+                healthy: inputs.local.get(&svc.name).copied().flatten(),
+                load_permille: inputs.local_load,
+                weight: weight(&f.site.name),
+            }];
+            for r in &svc.remotes {
+                let site = r.site.get_ref();
+                let status = inputs.remotes.iter().find(|s| s.name == *site);
+                let remote_service = r.service.as_deref().unwrap_or(&svc.name);
+                candidates.push(Candidate {
+                    site: site.clone(),
+                    vip: r.vip,
+                    healthy: status.and_then(|s| {
+                        if s.reachable {
+                            Some(s.services.get(remote_service).copied().unwrap_or(false))
+                        } else {
+                            // Heard from before and lost: down. Never heard: unknown.
+                            s.age.map(|_| false)
+                        }
+                    }),
+                    load_permille: status.map_or(0, |s| s.load_permille),
+                    weight: weight(site),
+                });
+            }
+            let order = if h.order.is_empty() {
+                candidates.iter().map(|c| c.site.clone()).collect()
+            } else {
+                h.order.iter().map(|s| s.get_ref().clone()).collect()
+            };
+            let proximity = h
+                .proximity
+                .iter()
+                .filter_map(|p| {
+                    let (net, prefix) = config::cidr(p.subnet.get_ref()).ok()?;
+                    Some(Preference {
+                        net,
+                        prefix,
+                        sites: p.sites.iter().map(|s| s.get_ref().clone()).collect(),
+                    })
+                })
+                .collect();
+            let policy =
+                Policy { rules: h.rules.clone(), order, proximity, all_down: h.all_down, answers: d.answers };
+            let old = previous.and_then(|p| p.hosts.get(&name));
+            let turn = AtomicU64::new(old.map_or(0, |o| o.turn.load(Ordering::Relaxed)));
+            let last_good =
+                Mutex::new(old.and_then(|o| o.last_good.lock().ok().map(|g| g.clone())).unwrap_or_default());
+            names.insert(name.clone(), zone);
+            hosts.insert(name, HostView { candidates, policy, turn, last_good });
+        }
+        Some(DnsView { ttl: d.ttl, zones, hosts, names })
+    }
+
+    /// Whether `name` exists in its zone: it owns records, or a name that
+    /// does lies below it (an empty non-terminal).
+    pub fn exists(&self, name: &Name) -> bool {
+        self.names.contains_key(name) || self.names.keys().any(|n| name.zone_of(n))
+    }
+}
+
+/// SOA serial: the start time in seconds, so that a restarted appliance
+/// never goes back (RFC 1982 arithmetic tolerates the wrap in 2106).
+fn serial() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs() as u32)
+}

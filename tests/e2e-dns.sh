@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The GSLB's DNS end to end: both sites' appliances (as in e2e-seed.sh) are
+# authoritative for gslb.example.org on their own addresses; dig in site 1's
+# client namespace asks them through the data path and the exception path.
+# Checks, in order:
+#   1. A for pop.gslb.example.org is site 1's VIP, from either appliance,
+#      over UDP and TCP; SOA, NS with glue, NXDOMAIN, NODATA (AAAA), REFUSED
+#      outside the zone;
+#   2. EDNS Client Subnet: a client in site 2's subnet is sent to site 2,
+#      and the option comes back with scope /24;
+#   3. the admin API explains the answer rule by rule;
+#   4. site 1's POP3 server killed: the answer becomes site 2's VIP; started
+#      again: site 1's (the seconds each took are printed);
+#   5. the response counters are in /metrics.
+# Needs root and hugepages.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+NAME=e2e-dns
+PAGES=256
+# shellcheck source=tests/e2e-common.sh
+. tests/e2e-common.sh
+
+cargo build --release -q -p gslbd || exit 1
+bin=target/release/gslbd
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    scripts/lab.sh down-wan >/dev/null 2>&1
+    GSLBD_LAB_SITE=2 scripts/lab.sh down >/dev/null 2>&1
+    GSLBD_LAB_SITE=1 scripts/lab.sh down >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+{ GSLBD_LAB_SITE=1 scripts/lab.sh up && GSLBD_LAB_SITE=2 scripts/lab.sh up && scripts/lab.sh up-wan; } \
+    >"$work/lab.log" 2>&1 || { cat "$work/lab.log"; exit 1; }
+# Site 2's appliance is asked too, across the router.
+ip -n gs1-client route replace 203.0.113.0/24 via 198.51.100.254
+start_appliance examples/site1.toml "$work/site1.log" || exit 1
+pids+=("$appliance")
+start_appliance examples/site2.toml "$work/site2.log" || exit 1
+pids+=("$appliance")
+q() { ip netns exec gs1-client dig +time=1 +tries=1 "$@" 2>&1; }
+short() { q @198.51.100.1 +short "$@" | tr '\n' ' ' | sed 's/ $//'; }
+for _ in $(seq 1 100); do
+    grep -q "^site-state: site2 is reachable" "$work/site1.log" &&
+        [ "$(short pop.gslb.example.org)" = 192.0.2.10 ] && break
+    sleep 0.1
+done
+
+# 1. Authoritative answers.
+a1="$(short pop.gslb.example.org)"
+a2="$(q @203.0.113.1 +short pop.gslb.example.org | tr -d '\n')"
+tcp="$(q @198.51.100.1 +tcp +short pop.gslb.example.org | tr -d '\n')"
+full="$(q @198.51.100.1 pop.gslb.example.org)"
+if [ "$a1" = 192.0.2.10 ] && [ "$a2" = 192.0.2.10 ] && [ "$tcp" = 192.0.2.10 ] &&
+    grep -q "flags: qr aa rd;" <<<"$full" && grep -qE "^pop.gslb.example.org.\s+60\s+IN\s+A\s+192.0.2.10" <<<"$full"; then
+    ok "pop.gslb.example.org A 192.0.2.10 (TTL 60, authoritative) from both appliances, over UDP and TCP"
+else
+    bad "A answers: site1 '$a1', site2 '$a2', tcp '$tcp'"
+fi
+soa="$(short gslb.example.org SOA)"
+ns="$(q @198.51.100.1 gslb.example.org NS)"
+nx="$(q @198.51.100.1 nope.gslb.example.org)"
+aaaa="$(q @198.51.100.1 pop.gslb.example.org AAAA)"
+refused="$(q @198.51.100.1 www.example.com)"
+if [[ "$soa" == "ns1.gslb.example.org. hostmaster.example.org. "* ]] &&
+    grep -qE "^ns2.gslb.example.org.\s+[0-9]+\s+IN\s+A\s+203.0.113.1" <<<"$ns" &&
+    grep -q "status: NXDOMAIN" <<<"$nx" && grep -q "IN	SOA" <<<"$nx" &&
+    grep -q "status: NOERROR" <<<"$aaaa" && grep -q "ANSWER: 0" <<<"$aaaa" &&
+    grep -q "status: REFUSED" <<<"$refused"; then
+    ok "SOA, NS with glue, NXDOMAIN with the SOA, NODATA for AAAA, REFUSED outside the zone"
+else
+    bad "zone answers: soa '$soa'; nx $(grep -o 'status: [A-Z]*' <<<"$nx"); aaaa $(grep -o 'status: [A-Z]*' <<<"$aaaa"); refused $(grep -o 'status: [A-Z]*' <<<"$refused")"
+fi
+
+# 2. Client subnet.
+ecs="$(q @198.51.100.1 +subnet=203.0.113.0/24 pop.gslb.example.org)"
+if grep -qE "^pop.gslb.example.org.\s+60\s+IN\s+A\s+203.0.113.10" <<<"$ecs" && grep -q "CLIENT-SUBNET: 203.0.113.0/24/24" <<<"$ecs"; then
+    ok "ECS 203.0.113.0/24: answered with site 2's VIP, scope /24 echoed"
+else
+    bad "ECS answer: $(grep -E 'IN\s+A|CLIENT-SUBNET' <<<"$ecs" | tr '\n' ' ')"
+fi
+
+# 3. Why this answer.
+why="$(curl -s 'http://127.0.0.1:9181/api/dns/explain?name=pop.gslb.example.org&client=198.51.100.7')"
+if python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+rules = [s["rule"] for s in j["steps"]]
+assert rules == ["availability", "proximity", "failover"], rules
+assert j["answers"] == ["192.0.2.10"], j["answers"]
+assert {c["site"]: c["healthy"] for c in j["candidates"]} == {"site1": True, "site2": True}
+' "$why"; then
+    ok "/api/dns/explain: candidates, availability -> proximity -> failover, answer 192.0.2.10"
+else
+    bad "explain: $why"
+fi
+
+# 4. Failover through DNS, and back.
+t0="$(now)"
+GSLBD_LAB_SITE=1 scripts/lab.sh kill-server pop1 >/dev/null
+for _ in $(seq 1 200); do [ "$(short pop.gslb.example.org)" = 203.0.113.10 ] && break; sleep 0.05; done
+away="$(since "$t0")"
+moved="$(short pop.gslb.example.org)"
+GSLBD_LAB_SITE=1 scripts/lab.sh start-server pop1 >/dev/null
+t0="$(now)"
+for _ in $(seq 1 200); do [ "$(short pop.gslb.example.org)" = 192.0.2.10 ] && break; sleep 0.05; done
+back="$(since "$t0")"
+if [ "$moved" = 203.0.113.10 ] && [ "$(short pop.gslb.example.org)" = 192.0.2.10 ]; then
+    ok "site 1's POP3 killed: dig answered site 2's VIP ${away} s later; restarted: site 1's again ${back} s after start-server returned"
+else
+    bad "DNS failover: after the kill '$moved' (${away} s), after the restart '$(short pop.gslb.example.org)'"
+fi
+
+# 5. Counters.
+m="$(curl -s http://127.0.0.1:9181/metrics)"
+nxd="$(awk '/^gslbd_dns_responses_total\{rcode="NXDOMAIN"\}/ { print $2 }' <<<"$m")"
+noerr="$(awk '/^gslbd_dns_responses_total\{rcode="NOERROR"\}/ { print $2 }' <<<"$m")"
+tcpq="$(awk '/^gslbd_dns_tcp_queries_total/ { print $2 }' <<<"$m")"
+if [ "${nxd:-0}" -ge 1 ] && [ "${noerr:-0}" -ge 10 ] && [ "${tcpq:-0}" -ge 1 ]; then
+    ok "metrics: $noerr NOERROR, $nxd NXDOMAIN, $tcpq over TCP"
+else
+    bad "dns metrics: noerror '$noerr' nxdomain '$nxd' tcp '$tcpq'"
+fi
+
+if [ "$failed" -gt 0 ]; then
+    grep -vE "^(EAL|TELEMETRY|tap_|qdisc|eth_dev_tap)" "$work/site1.log" | tail -n 15 | sed 's/^/  /'
+fi
+echo "e2e-dns: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
