@@ -304,6 +304,14 @@ impl EthPort {
             .collect()
     }
 
+    /// A fresh buffer from the port's pool (for a program that makes its own
+    /// packets, such as a load generator), or `None` when the pool is empty.
+    pub fn alloc(&self) -> Option<crate::queue::Mbuf> {
+        // SAFETY: valid pool; the mbuf returned is ours.
+        let m = unsafe { sys::gslbd_pktmbuf_alloc(self.pool) };
+        crate::queue::Mbuf::from_raw(m)
+    }
+
     /// Buffers of the port's pool not in use.
     pub fn free_mbufs(&self) -> u32 {
         // SAFETY: valid pool.

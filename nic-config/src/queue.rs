@@ -20,6 +20,10 @@ pub struct Mbuf(NonNull<sys::rte_mbuf>);
 unsafe impl Send for Mbuf {}
 
 impl Mbuf {
+    pub(crate) fn from_raw(m: *mut sys::rte_mbuf) -> Option<Mbuf> {
+        NonNull::new(m).map(Mbuf)
+    }
+
     fn into_raw(self) -> *mut sys::rte_mbuf {
         let p = self.0.as_ptr();
         std::mem::forget(self);

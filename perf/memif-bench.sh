@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The same generator (perf/src/bin/loadgen.rs) against gslbd with one data
+# core and against dpdk-testpmd's MAC swap, over net_memif, in one run:
+# received Mpps, loss and round-trip latency for each, and the ratio.
+#   perf/memif-bench.sh [MODE] [FLOWS] [SIZE] [SECONDS]
+#     MODE   udp (established flows, default) or syn (new connections)
+#     FLOWS  default 1000000; SIZE frame bytes without FCS, default 60
+# (testpmd runs with --stats-period: without it, it waits on stdin and a
+# background testpmd exits at once.)
+# Layout on a 2-core machine: the generator on lcore 0 (beside gslbd's
+# control thread, or testpmd's idle main lcore), the forwarder's data core on
+# lcore 1. Needs root and hugepages (scripts/hugepages.sh 1024).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+mode="${1:-udp}"
+flows="${2:-1000000}"
+size="${3:-60}"
+secs="${4:-10}"
+work="${GSLBD_BENCH_DIR:-/tmp/gslbd-memif-bench}"
+mkdir -p "$work"
+cargo build --release -q -p gslbd -p gslbd-perf
+
+sock="$work/memif.sock"
+gen_mac=02:67:65:6e:00:01
+fwd_mac=02:67:73:6d:00:01
+fwd_vdev="net_memif0,role=server,socket=$sock,socket-abstract=no,mac=$fwd_mac"
+gen_vdev="net_memif0,role=client,socket=$sock,socket-abstract=no,mac=$gen_mac"
+gen() {
+    target/release/loadgen --vdev "$gen_vdev" --lcores 0 --mode "$mode" --flows "$flows" --size "$size" \
+        --seconds "$secs" --warmup 3 --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" |
+        grep '^result' || echo "result (no output: see $work/loadgen-$1.log)"
+}
+# One forwarder at a time: start it, let the memif server listen, run the
+# generator, stop the forwarder.
+run() {
+    local name="$1"
+    shift
+    rm -f "$sock"
+    "$@" >"$work/$name.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
+    sleep 0.5
+    gen "$name"
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+proto=udp
+capacity=$((flows + flows / 2 + 65536))
+if [ "$mode" = syn ]; then
+    # Every SYN is a new flow that lives syn_timeout_s (1 s): the table must
+    # hold a second of the new-connection rate.
+    proto=tcp
+    capacity=8388608
+fi
+cat >"$work/gslbd.toml" <<TOML
+[eal]
+lcores = "0-1"
+file_prefix = "gslbd-memif-bench"
+in_memory = true
+vdevs = ["$fwd_vdev"]
+[port]
+device = "net_memif0"
+mbufs = 65535
+[flows]
+capacity = $capacity
+idle_polls = 1000000
+syn_timeout_s = 1
+closed_timeout_s = 1
+[site]
+name = "bench"
+# Both real servers are the generator: what gslbd forwards comes back to it.
+[[real_server]]
+name = "rs1"
+address = "10.1.0.11"
+mac = "$gen_mac"
+[[real_server]]
+name = "rs2"
+address = "10.1.0.12"
+mac = "$gen_mac"
+[[group]]
+name = "g"
+method = "round_robin"
+members = ["rs1", "rs2"]
+[[service]]
+name = "bench"
+vip = "192.0.2.10"
+port = 8080
+protocol = "$proto"
+group = "g"
+TOML
+
+testpmd="$(run testpmd dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gslbd-memif-testpmd \
+    --vdev "$fwd_vdev" -- --forward-mode=macswap --port-topology=loop --total-num-mbufs=65535 --stats-period 1)"
+gslbd="$(run gslbd target/release/gslbd run --config "$work/gslbd.toml")"
+
+field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+echo "net_memif, $mode, $flows flows, $size-byte frames (+FCS), ${secs} s after 3 s warm-up"
+printf '%-36s %12s %12s %8s %9s %9s\n' forwarder "offered Mpps" "back Mpps" "loss %" "p50 us" "p99 us"
+for r in "dpdk-testpmd macswap|$testpmd" "gslbd, 1 data core|$gslbd"; do
+    name="${r%%|*}"
+    res="${r#*|}"
+    printf '%-36s %12s %12s %8s %9s %9s\n' "$name" "$(field "$res" sent_mpps)" "$(field "$res" received_mpps)" \
+        "$(field "$res" loss_pct)" "$(field "$res" p50_us)" "$(field "$res" p99_us)"
+done
+awk -v a="$(field "$gslbd" received_mpps)" -v b="$(field "$testpmd" received_mpps)" \
+    'BEGIN { if (b > 0) printf "%-36s %12s %12.2f\n", "ratio gslbd / testpmd", "", a / b }'
+echo "logs in $work"

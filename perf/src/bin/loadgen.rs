@@ -1,0 +1,321 @@
+//! gslbd-loadgen: a DPDK traffic generator for the appliance (or any
+//! forwarder), normally over `net_memif` to a running gslbd.
+//!
+//! It plays the clients and the real servers at once: frames go to the
+//! VIP with the appliance's MAC as destination, and the appliance forwards
+//! them to a real server whose MAC (in the appliance's config) is this
+//! port's. What comes back is counted, and every frame carries its send
+//! time (TSC) and a sequence number in its payload, so the round trip
+//! through the appliance is measured per packet.
+//!
+//! Modes:
+//! - `udp`: N established UDP flows (the first pass opens them), sent round
+//!   robin: the steady forwarding rate of a full flow table.
+//! - `syn`: a TCP SYN from a client endpoint never seen before, every
+//!   packet: the new-connection rate.
+//!
+//! Frames are built in place in the mbufs from one template (copy, patch
+//! the client endpoint and the IPv4 checksum): the generator must outrun
+//! what it measures on the other core of a 2-core machine.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use dataplane::checksum;
+use dataplane::port::{Burst, PacketBuf, Port, BURST};
+use dataplane::wire::MacAddr;
+use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Udp,
+    Syn,
+}
+
+#[derive(Parser)]
+#[command(about = "Send flows to a VIP through a DPDK port and measure what comes back")]
+struct Args {
+    /// The generator's port, e.g. "net_memif0,role=client,socket=/run/gslbd-memif.sock,socket-abstract=no".
+    #[arg(long)]
+    vdev: String,
+    #[arg(long, default_value = "0")]
+    lcores: String,
+    #[arg(long, default_value = "gslbd-loadgen")]
+    file_prefix: String,
+    #[arg(long, value_enum, default_value_t = Mode::Udp)]
+    mode: Mode,
+    #[arg(long, default_value_t = 1_000_000)]
+    flows: u32,
+    /// Frame size without FCS: 60 is a 64-byte frame on the wire.
+    #[arg(long, default_value_t = 60)]
+    size: usize,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Seconds sent before measuring (flows opened, caches warm).
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Offered load in Mpps; 0 sends as fast as the port takes.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// The appliance's data-port MAC.
+    #[arg(long)]
+    dst_mac: MacAddr,
+    #[arg(long, default_value_t = Ipv4Addr::new(192, 0, 2, 10))]
+    vip: Ipv4Addr,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// mbufs in the generator's pool.
+    #[arg(long, default_value_t = 65535)]
+    mbufs: u32,
+}
+
+const ETH: usize = 14;
+const IP: usize = ETH;
+const L4: usize = ETH + 20;
+/// Where the timestamp and sequence number go: after a UDP header, or at
+/// the same offset inside a TCP header's options-free SYN (its sequence
+/// number and ack fields carry them instead).
+const UDP_STAMP: usize = L4 + 8;
+
+/// Client endpoint `i`: 100.64.0.0/10 by 16 ports each (flow order is the
+/// caller's).
+fn client(i: u32) -> (Ipv4Addr, u16) {
+    let i = i & 0x03ff_ffff;
+    (Ipv4Addr::from(0x6440_0000 | (i >> 4)), 1024 + (i & 15) as u16 * 4001)
+}
+
+struct Template {
+    frame: Vec<u8>,
+    /// The IPv4 header checksum's one's-complement sum without the source address.
+    ip_sum: u32,
+}
+
+fn template(a: &Args, src_mac: MacAddr) -> Template {
+    let tcp = a.mode == Mode::Syn;
+    let size = if tcp { a.size.max(L4 + 20) } else { a.size.max(UDP_STAMP + 16) };
+    let mut f = vec![0u8; size];
+    f[0..6].copy_from_slice(&a.dst_mac.0);
+    f[6..12].copy_from_slice(&src_mac.0);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    let ip_len = (size - ETH) as u16;
+    f[IP] = 0x45;
+    f[IP + 2..IP + 4].copy_from_slice(&ip_len.to_be_bytes());
+    f[IP + 8] = 64;
+    f[IP + 9] = if tcp { 6 } else { 17 };
+    f[IP + 16..IP + 20].copy_from_slice(&a.vip.octets());
+    f[L4 + 2..L4 + 4].copy_from_slice(&a.port.to_be_bytes());
+    if tcp {
+        f[L4 + 12] = 5 << 4;
+        f[L4 + 13] = 0x02; // SYN
+        f[L4 + 14..L4 + 16].copy_from_slice(&64240u16.to_be_bytes());
+    } else {
+        f[L4 + 4..L4 + 6].copy_from_slice(&(ip_len - 20).to_be_bytes());
+        // UDP checksum 0: none (RFC 768), so the payload can change freely.
+    }
+    let ip_sum = checksum::sum(&f[IP..IP + 20]);
+    Template { frame: f, ip_sum }
+}
+
+/// Writes flow `i`'s packet stamped `now`, `seq` into `buf`; returns its length.
+#[inline]
+fn fill(t: &Template, mode: Mode, buf: &mut [u8], i: u32, now: u64, seq: u64) -> usize {
+    let n = t.frame.len();
+    let f = &mut buf[..n];
+    f.copy_from_slice(&t.frame);
+    let (src, sport) = client(i);
+    let s = src.octets();
+    f[IP + 12..IP + 16].copy_from_slice(&s);
+    let sum =
+        t.ip_sum + u32::from(u16::from_be_bytes([s[0], s[1]])) + u32::from(u16::from_be_bytes([s[2], s[3]]));
+    f[IP + 10..IP + 12].copy_from_slice(&checksum::finish(sum).to_be_bytes());
+    f[L4..L4 + 2].copy_from_slice(&sport.to_be_bytes());
+    match mode {
+        Mode::Udp => {
+            f[UDP_STAMP..UDP_STAMP + 8].copy_from_slice(&now.to_le_bytes());
+            f[UDP_STAMP + 8..UDP_STAMP + 16].copy_from_slice(&seq.to_le_bytes());
+        }
+        Mode::Syn => {
+            // The stamp rides in the sequence and ack numbers; the checksum
+            // covers them, so it is computed last.
+            f[L4 + 4..L4 + 12].copy_from_slice(&now.to_le_bytes());
+            let dst = Ipv4Addr::new(f[IP + 16], f[IP + 17], f[IP + 18], f[IP + 19]);
+            let len = (n - L4) as u16;
+            let c = checksum::finish(checksum::pseudo_header(src, dst, 6, len) + checksum::sum(&f[L4..]));
+            f[L4 + 16..L4 + 18].copy_from_slice(&c.to_be_bytes());
+        }
+    }
+    n
+}
+
+/// The send time a forwarded frame carries, if it is one of ours.
+#[inline]
+fn stamp(mode: Mode, f: &[u8]) -> Option<u64> {
+    if f.len() < L4 + 20 || f[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let at = match (mode, f[IP + 9]) {
+        (Mode::Udp, 17) => UDP_STAMP,
+        (Mode::Syn, 6) => L4 + 4,
+        _ => return None,
+    };
+    f.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+}
+
+/// Latency in 10 ns buckets up to 1 ms, and a count of the rest.
+struct Histogram {
+    buckets: Vec<u64>,
+    over: u64,
+    n: u64,
+    max_ns: u64,
+}
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram { buckets: vec![0; 100_000], over: 0, n: 0, max_ns: 0 }
+    }
+    fn add(&mut self, ns: u64) {
+        self.n += 1;
+        self.max_ns = self.max_ns.max(ns);
+        match self.buckets.get_mut((ns / 10) as usize) {
+            Some(b) => *b += 1,
+            None => self.over += 1,
+        }
+    }
+    fn quantile(&self, q: f64) -> Option<u64> {
+        let want = ((self.n as f64) * q).ceil() as u64;
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b;
+            if seen >= want.max(1) {
+                return Some(i as u64 * 10 + 5);
+            }
+        }
+        (self.n > 0).then_some(self.max_ns)
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let a = Args::parse();
+    let eal = Eal::init(&EalConfig {
+        lcores: a.lcores.clone(),
+        file_prefix: a.file_prefix.clone(),
+        in_memory: true,
+        vdevs: vec![a.vdev.clone()],
+        ..EalConfig::default()
+    })?;
+    let device = a.vdev.split(',').next().unwrap_or_default().to_string();
+    let mut pc = PortConfig::new(&device, 1);
+    pc.mbufs = a.mbufs;
+    let port = EthPort::open(&pc)?;
+    let mut q = DpdkQueue { port: port.id, queue: 0, kernel: None, rings: None };
+    let t = template(&a, port.mac);
+    let hz = eal.tsc_hz();
+    eprintln!(
+        "loadgen: {} on {} ({}), {:?} x {} flows, {}-byte frames to {} at {}",
+        a.vdev,
+        port.name,
+        port.mac,
+        a.mode,
+        a.flows,
+        t.frame.len(),
+        a.vip,
+        a.dst_mac
+    );
+
+    let mut rx = Burst::new();
+    let mut tx = Burst::new();
+    let mut hist = Histogram::new();
+    let (mut sent, mut received, mut tx_full) = (0u64, 0u64, 0u64);
+    let (mut flow, mut seq) = (0u32, 0u64);
+    let gap = if a.rate > 0.0 { (hz as f64 / (a.rate * 1e6) * BURST as f64) as u64 } else { 0 };
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(a.warmup);
+    let end = measure_from + Duration::from_secs(a.seconds);
+    let mut measuring = false;
+    let mut next_tx = tsc();
+    let mut last_report = Instant::now();
+    let (mut report_sent, mut report_received) = (0u64, 0u64);
+    loop {
+        // memif's client posts its receive buffers inside rx_burst: poll
+        // first, always.
+        q.rx_burst(&mut rx);
+        let now = tsc();
+        for m in rx.iter() {
+            if let Some(t0) = stamp(a.mode, m.data()) {
+                if measuring {
+                    received += 1;
+                    hist.add(now.saturating_sub(t0) * 1_000_000_000 / hz);
+                }
+            }
+        }
+        q.free(&mut rx);
+
+        if now >= next_tx {
+            next_tx = if gap > 0 { next_tx.max(now.saturating_sub(gap * 4)) + gap } else { now };
+            while tx.len() < BURST {
+                let Some(mut m) = port.alloc() else { break };
+                let len = fill(&t, a.mode, m.room(), flow, now, seq);
+                m.set_len(len);
+                tx.push(m);
+                seq += 1;
+                flow = match a.mode {
+                    Mode::Udp => (flow + 1) % a.flows.max(1),
+                    Mode::Syn => flow.wrapping_add(1),
+                };
+            }
+            let n = tx.len() as u64;
+            let lost = q.tx_burst(&mut tx) as u64;
+            if measuring {
+                sent += n - lost;
+                tx_full += lost;
+            }
+        }
+
+        let wall = Instant::now();
+        if !measuring && wall >= measure_from {
+            measuring = true;
+            (report_sent, report_received) = (0, 0);
+            last_report = wall;
+        }
+        if measuring && wall.duration_since(last_report) >= Duration::from_secs(1) {
+            let secs = wall.duration_since(last_report).as_secs_f64();
+            eprintln!(
+                "  tx {:.2} Mpps  rx {:.2} Mpps",
+                (sent - report_sent) as f64 / secs / 1e6,
+                (received - report_received) as f64 / secs / 1e6
+            );
+            (report_sent, report_received, last_report) = (sent, received, wall);
+        }
+        if wall >= end {
+            break;
+        }
+    }
+    // Frames still in flight when the clock stopped are not losses.
+    let drain = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < drain {
+        q.rx_burst(&mut rx);
+        received += rx.iter().filter(|m| stamp(a.mode, m.data()).is_some()).count() as u64;
+        q.free(&mut rx);
+    }
+    let secs = a.seconds as f64;
+    let loss = if sent > 0 { 100.0 * sent.saturating_sub(received) as f64 / sent as f64 } else { 0.0 };
+    let us = |v: Option<u64>| v.map_or("-".to_string(), |ns| format!("{:.1}", ns as f64 / 1e3));
+    println!(
+        "result mode={:?} flows={} size={} sent_mpps={:.3} received_mpps={:.3} loss_pct={:.2} tx_full={} \
+         p50_us={} p99_us={} max_us={:.1}",
+        a.mode,
+        a.flows,
+        t.frame.len(),
+        sent as f64 / secs / 1e6,
+        received as f64 / secs / 1e6,
+        loss,
+        tx_full,
+        us(hist.quantile(0.5)),
+        us(hist.quantile(0.99)),
+        hist.max_ns as f64 / 1e3
+    );
+    drop(port);
+    drop(eal);
+    Ok(())
+}
