@@ -193,7 +193,7 @@ impl Builder {
                         config::OnServerDown::Drop => DownPolicy::Drop,
                         config::OnServerDown::Keep => DownPolicy::Keep,
                     },
-                    redirect: false,
+                    redirect: svc.redirects(),
                 })
             })
             .collect();
