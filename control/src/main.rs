@@ -8,6 +8,7 @@ mod demo;
 mod health;
 mod kernel;
 mod metrics;
+mod redirect;
 mod run;
 mod sitestate;
 mod snapshot;

@@ -22,6 +22,7 @@ use crate::admin::{Admin, Command, Reply, ServerView, View};
 use crate::config::{self, Config, File};
 use crate::health::{Checks, HealthTable, ServerHealth};
 use crate::kernel;
+use crate::redirect::{self, Redirects};
 use crate::sitestate::node::{Node, RemoteStatus};
 use crate::snapshot::{Builder, Inputs};
 
@@ -171,6 +172,20 @@ fn netns(f: &File) -> Option<&str> {
     f.kernel.as_ref().and_then(|k| k.netns.as_deref())
 }
 
+/// The VIPs the kernel answers on (those of services that redirect).
+fn redirect_vips(plans: &[redirect::Plan]) -> Vec<Ipv4Addr> {
+    let mut v: Vec<Ipv4Addr> = plans
+        .iter()
+        .filter_map(|p| match p.listen.ip() {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// The neighbour entries the snapshot needs, from the kernel's table.
 fn wanted_neighbours(f: &File, table: &kernel::Neighbours) -> HashMap<Ipv4Addr, MacAddr> {
     let all = table.read();
@@ -208,6 +223,9 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     pc.mtu = f.port.mtu;
     pc.link_timeout = Duration::from_millis(f.port.link_timeout_ms);
     let port = EthPort::open(&pc).map_err(|e| e.to_string())?;
+    // The TAP's kernel side and its namespace, as set up now: a reload
+    // cannot move them.
+    let mut tap: Option<(String, Option<String>)> = None;
     let kernel_port = match &f.kernel {
         None => None,
         Some(k) => {
@@ -229,6 +247,8 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
             kernel::configure_tap(ns, &iface, port.mac, &own_addresses(f))?;
             let routes: Vec<_> = k.routes.iter().filter_map(|r| config::route(r.get_ref()).ok()).collect();
             kernel::add_routes(ns, &iface, &routes)?;
+            kernel::set_local_vips(ns, &iface, &redirect_vips(&redirect::plans(f)))?;
+            tap = Some((iface, k.netns.clone()));
             Some(kp)
         }
     };
@@ -313,6 +333,8 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     if let Some(k) = &f.kernel {
         println!("  own addresses {:?} via {}", own_addresses(f), k.device);
     }
+    let tap_ns = tap.as_ref().and_then(|(_, ns)| ns.as_deref());
+    let mut redirects = Redirects::start(redirect::plans(f), tap_ns, &remotes)?;
 
     let view = Arc::new(Mutex::new(View::default()));
     let (cmd_tx, cmd_rx) = mpsc::channel::<(Command, mpsc::Sender<Reply>)>();
@@ -381,6 +403,21 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                     config = c;
                     checks.stop();
                     checks = Checks::start(&config.file, &health, &health_tx);
+                    let plans = redirect::plans(&config.file);
+                    if plans != redirects.plans() {
+                        redirects.stop();
+                        let restarted = match &tap {
+                            Some((iface, ns)) => {
+                                kernel::set_local_vips(ns.as_deref(), iface, &redirect_vips(&plans))
+                            }
+                            None => Ok(()),
+                        }
+                        .and_then(|()| Redirects::start(plans, tap_ns, &remotes));
+                        match restarted {
+                            Ok(r) => redirects = r,
+                            Err(e) => eprintln!("redirects not restarted: {e}"),
+                        }
+                    }
                     changed = true;
                     Ok(format!("reloaded {}", path.display()))
                 }
@@ -418,6 +455,7 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                         );
                     }
                 }
+                redirects.update(&remotes);
                 changed = true;
             }
             if let Ok(mut v) = view.lock() {
@@ -460,6 +498,12 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
 
     println!("stopping: waiting for the data cores");
     drop(admin);
+    redirects.stop();
+    if let Some((iface, ns)) = &tap {
+        if let Err(e) = kernel::set_local_vips(ns.as_deref(), iface, &[]) {
+            eprintln!("{e}");
+        }
+    }
     checks.stop();
     eal.wait_all();
     for (i, c) in counters.iter().enumerate() {
