@@ -14,7 +14,7 @@ start_appliance() {
         "${bin:-target/release/gslbd}" run --config "$config" >"$log" 2>&1 &
         appliance=$!
         for _ in $(seq 1 200); do
-            grep -q "^  management:\|^gslbd .*: data port" "$log" && return 0
+            grep -qs "^  management:\|^gslbd .*: data port" "$log" && return 0
             kill -0 "$appliance" 2>/dev/null || break
             sleep 0.05
         done

@@ -40,7 +40,8 @@ pids+=("$appliance")
 
 cat <<'MSG'
 gslbd two-site lab: site 1 VIP 192.0.2.10 (HTTP :80 -> web1, web2; POP3 :110 -> pop1),
-site 2 VIP 203.0.113.10; each proxies to the other through its PIP when it has no server left.
+site 2 VIP 203.0.113.10; each proxies to the other through its PIP when it has no server left
+(but site 1's HTTP redirects the client to site 2 instead).
 From another terminal:
   ip netns exec gs1-client curl -s http://192.0.2.10/                      # web1, web2, web1, ...
   ip netns exec gs1-client curl -s pop3://192.0.2.10/1 -u alice:secret    # "Hello from pop1"
@@ -48,6 +49,8 @@ From another terminal:
   ip netns exec gs1-client curl -s pop3://192.0.2.10/1 -u alice:secret    # ...site 2 serves it via PIP 192.0.2.200
   scripts/lab.sh cut-wan                                                  # site 2 unreachable: refused
   scripts/lab.sh restore-wan; GSLBD_LAB_SITE=1 scripts/lab.sh start-server pop1
+  for w in web1 web2; do GSLBD_LAB_SITE=1 scripts/lab.sh kill-server $w; done  # site 1's web dies...
+  ip netns exec gs1-client curl -sL http://192.0.2.10/whoami               # ...302 to site 2: "site2-web1 198.51.100.7:..."
   target/release/gslbd ctl --addr 127.0.0.1:9181 status                   # site 1's view (site 2: :9182)
   curl -s http://127.0.0.1:9181/metrics | grep gslbd_remote_site
 Ctrl-C stops both appliances and takes the lab down. Their logs follow.

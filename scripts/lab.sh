@@ -9,7 +9,9 @@
 #
 # Site 1 (GSLBD_LAB_SITE=1, the default; examples/site1.toml):
 #   gs1-client  eth0 198.51.100.7/24, route 192.0.2.0/24 dev eth0 (on-link:
-#               it ARPs for the VIP 192.0.2.10 itself; the appliance answers)
+#               it ARPs for the VIP 192.0.2.10 itself; the appliance answers);
+#               with the router (up-wan), 203.0.113.0/24 via 198.51.100.254:
+#               site 2's VIP, where site 1's HTTP redirects send it
 #   gs1-web1    eth0 10.1.0.11/24  HTTP :80 answers "web1"   } default route
 #   gs1-web2    eth0 10.1.0.12/24  HTTP :80 answers "web2"   } via 10.1.0.1,
 #   gs1-pop1    eth0 10.1.0.21/24  dovecot POP3 :110, alice  } the appliance
@@ -107,8 +109,9 @@ plan() {
 
 # wan_side N: the router's side on site N's segment. Sets RT_SW and RT_BR (the
 # site's switch and bridge), RT_IF (the interface in gs-rt; its peer is port
-# "rt" on the bridge), RT_MAC, RT_ADDR and RT_ROUTES (on-link routes beyond
-# the connected one).
+# "rt" on the bridge), RT_MAC, RT_ADDR, RT_ROUTES (on-link routes beyond
+# the connected one) and RT_FAR (what the site's client, if it has one,
+# reaches through the router).
 wan_side() {
     RT_SW="gs$1-sw"
     RT_BR="gs$1-br"
@@ -118,11 +121,13 @@ wan_side() {
         RT_MAC=02:67:73:00:00:fe
         RT_ADDR=198.51.100.254/24
         RT_ROUTES=(192.0.2.0/24)              # site 1's VIPs and PIPs
+        RT_FAR=(203.0.113.0/24)               # site 2's VIP (HTTP redirects)
         ;;
     2)
         RT_MAC=02:67:73:00:01:fe
         RT_ADDR=203.0.113.254/24
         RT_ROUTES=()                          # 203.0.113.0/24: the connected route
+        RT_FAR=()
         ;;
     *) die "the router joins sites ${WAN_SITES[*]} only, not site $1" ;;
     esac
@@ -204,13 +209,16 @@ server_pid() { local f; f="$(pidfile "$1")"; [[ -r "$f" ]] && cat "$f"; }
 server_port() { [[ "${KIND[$1]}" == http ]] && echo 80 || echo 110; }
 
 # wait_gone PID SECONDS: wait for a process to exit; 1 if it is still there.
+# A zombie counts as gone: it holds no socket, and its reaping is up to a
+# parent that may be slow about it.
+alive() { [[ -e "/proc/$1" ]] && ! grep -qs '^[0-9]* ([^)]*) Z' "/proc/$1/stat"; }
 wait_gone() {
-    local pid="$1" n=$(($2 * 10))
+    local pid="$1" n=$(($2 * 50))
     while ((n-- > 0)); do
-        [[ -e "/proc/$pid" ]] || return 0
-        sleep 0.1
+        alive "$pid" || return 0
+        sleep 0.02
     done
-    [[ ! -e "/proc/$pid" ]]
+    ! alive "$pid"
 }
 
 wait_listen() { # wait_listen NS PORT PID: until something listens on PORT
@@ -245,7 +253,13 @@ kill_server() {
     # would leave the port answering.
     mapfile -t pids < <(ip netns pids "$ns")
     ((${#pids[@]} > 0)) && kill -KILL "${pids[@]}" 2>/dev/null
-    rm -f "$(pidfile "$name")"
+    # Gone, not just signalled: a start right after would otherwise find
+    # dovecot's master.pid naming a process that still exists, and refuse.
+    local p
+    for p in "${pids[@]}"; do wait_gone "$p" 5 || warn "$name: pid $p survived SIGKILL"; done
+    # dovecot refuses to start while its master.pid names a live process,
+    # and kill(pid, 0) says a zombie lives: the file goes with the process.
+    rm -f "$(pidfile "$name")" "$RUN/$name/run/master.pid"
     say "$name killed (${#pids[@]} processes)"
 }
 
@@ -572,6 +586,10 @@ wan_attach() {
     ip -n "$NS_RT" addr add "$RT_ADDR" dev "$RT_IF"
     wan_routes
     ip -n "$RT_SW" link set rt master "$RT_BR" up
+    local r client="gs$1-client"
+    if ns_exists "$client"; then
+        for r in "${RT_FAR[@]}"; do ip -n "$client" route replace "$r" via "${RT_ADDR%/*}" dev eth0; done
+    fi
 }
 
 # The on-link routes of side RT_IF (wan_side first). `replace`: restore-wan

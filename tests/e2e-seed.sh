@@ -11,7 +11,11 @@
 #   4. the link to site 2 is cut: site 1 marks it unreachable and refuses new
 #      connections with a RST, counted as no_resource;
 #   5. both restored: new sessions are local again, and the proxied session
-#      opened in 3 still retrieves its mail through site 2 and ends cleanly.
+#      opened in 3 still retrieves its mail through site 2 and ends cleanly;
+#   6. site 1's HTTP service redirects rather than proxies: with both its web
+#      servers dead, a request to site 1's VIP gets a 302 to the same path
+#      at site 2's VIP, and the client, following it, is served by site 2
+#      directly (through the router, from its own address).
 # Probes every 250 ms, down after 3 misses, for health checks and site-state
 # reports alike; the times it measures are printed. Needs root and hugepages.
 set -uo pipefail
@@ -145,8 +149,44 @@ if grep -q "Hello from site 2" "$work/held.out"; then
 else
     bad "held proxied session: $(head -c 200 "$work/held.out")"
 fi
+
+# 6. Site 1's web servers die: HTTP to site 1's VIP is redirected to site 2.
+proxied_before_http="$(metric 'gslbd_flows_created_total{core="0",path="proxy"}')"
+GSLBD_LAB_SITE=1 scripts/lab.sh kill-server web1 >/dev/null
+GSLBD_LAB_SITE=1 scripts/lab.sh kill-server web2 >/dev/null
+t0="$(now)"
+for _ in $(seq 1 250); do
+    grep -q "^health: web1 is down" "$work/site1.log" && grep -q "^health: web2 is down" "$work/site1.log" && break
+    sleep 0.02
+done
+took="$(since "$t0")"
+redirect() { client curl -s -L --max-time 4 -w '\n%{url_effective} %{num_redirects}' "http://192.0.2.10/whoami?via=site1"; }
+want="http://203.0.113.10/whoami?via=site1 1"
+got=""
+# Site 2 must be reachable again after the cut of 4 for site 1 to name it.
+for _ in $(seq 1 50); do
+    got="$(redirect)"
+    [ "$(tail -n 1 <<<"$got")" = "$want" ] && break
+    sleep 0.1
+done
+redirected="$(metric 'gslbd_events_total{core="0",event="redirected"}')"
+proxied_after="$(metric 'gslbd_flows_created_total{core="0",path="proxy"}')"
+if [ "$(tail -n 1 <<<"$got")" = "$want" ] && [[ "$(head -n 1 <<<"$got")" == "site2-web1 198.51.100.7:"* ]] \
+    && [ "$redirected" -ge 1 ]; then
+    ok "site 1's web servers killed (down ${took} s later): GET /whoami?via=site1 at site 1's VIP was redirected once to ${want% *}, and site 2 served the client itself ($(head -n 1 <<<"$got")); redirected=$redirected"
+else
+    bad "HTTP redirect to site 2 (servers down after ${took} s): got '$(tr '\n' '|' <<<"$got")', redirected $redirected"
+fi
+if [ "$proxied_after" = "$proxied_before_http" ]; then
+    ok "no HTTP connection was proxied while redirecting (proxied flows at site 1 stayed $proxied_after)"
+else
+    bad "HTTP connections proxied instead of redirected: proxied flows $proxied_before_http -> $proxied_after"
+fi
+GSLBD_LAB_SITE=1 scripts/lab.sh start-server web1 >/dev/null
+GSLBD_LAB_SITE=1 scripts/lab.sh start-server web2 >/dev/null
+
 echo "  proxied flows created at site 1: $proxied"
-grep -E "^(health|site-state)" "$work/site1.log" | sed 's/^/  site1 /'
+grep -E "^(health|site-state|redirect)" "$work/site1.log" | sed 's/^/  site1 /'
 
 if [ "$failed" -gt 0 ]; then
     for s in site1 site2; do

@@ -129,18 +129,21 @@ else
 fi
 
 # 5. The admin API: disabling web1 too leaves no server (and no remote site):
-#    new connections are refused with a RST and counted; enabling it restores
-#    service. The metrics pass promtool, and a real Prometheus scrapes them.
+#    new connections are refused with a RST and counted (the HTTP service
+#    redirects, but only to a site that can take the client: none here);
+#    enabling it restores service. The metrics pass promtool, and a real
+#    Prometheus scrapes them.
 ctl() { "$bin" ctl --addr 127.0.0.1:9181 "$@"; }
 ctl disable web1 >/dev/null
 refused="$(client curl -s --max-time 3 -o /dev/null -w '%{http_code}' http://192.0.2.10/; echo " rc=$?")"
 ctl enable web1 >/dev/null
 after="$(client curl -s --max-time 3 http://192.0.2.10/)"
 no_resource="$(curl -s http://127.0.0.1:9181/metrics | awk '/^gslbd_drops_total.*reason="no_resource"/ { s += $2 } END { print s + 0 }')"
-if [[ "$refused" == *"rc=7"* ]] && [ "$after" = "web1" ] && [ "$no_resource" -ge 1 ]; then
-    ok "gslbd ctl disable/enable: refused with a RST while no server was left (no_resource=$no_resource), served by web1 after"
+redirected="$(curl -s http://127.0.0.1:9181/metrics | awk '/^gslbd_events_total.*event="redirected"/ { s += $2 } END { print s + 0 }')"
+if [[ "$refused" == *"rc=7"* ]] && [ "$after" = "web1" ] && [ "$no_resource" -ge 1 ] && [ "$redirected" -eq 0 ]; then
+    ok "gslbd ctl disable/enable: refused with a RST while no server was left (no_resource=$no_resource, redirected=0: no remote site to redirect to), served by web1 after"
 else
-    bad "admin disable/enable: refused '$refused', after '$after', no_resource $no_resource"
+    bad "admin disable/enable: refused '$refused', after '$after', no_resource $no_resource, redirected $redirected"
 fi
 icmp="$(ctl status | python3 -c '
 import json, sys

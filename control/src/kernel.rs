@@ -54,9 +54,13 @@ pub fn move_to_netns(iface: &str, ns: &str) -> Result<(), String> {
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
+    ip_output(args).map(drop)
+}
+
+fn ip_output(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run `ip`: {e}"))?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!("`ip {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
     }
@@ -93,6 +97,54 @@ pub fn configure_tap(
         ipn(&["addr", "replace", &format!("{addr}/{prefix}"), "dev", iface])?;
     }
     ipn(&["link", "set", "dev", iface, "up"])
+}
+
+/// The label that marks the addresses `set_local_vips` manages on `lo`.
+const VIP_LABEL: &str = "lo:gslbd";
+
+/// Makes exactly `vips` local addresses of the kernel behind the TAP (as
+/// /32s on that namespace's `lo`), for the services it answers itself (HTTP
+/// redirects): the data path hands it packets to those VIPs, and the kernel
+/// must accept them. On `lo` rather than on the TAP: there the VIP would be
+/// a candidate source for the kernel's own traffic through the TAP (health
+/// checks, site-state reports), and it would bring a connected route; on `lo`
+/// the kernel prefers the TAP's own addresses. And the TAP is set to answer
+/// ARP only for addresses on it, and to name its own address in its ARP
+/// requests: the VIP's ARP belongs to the data path. Addresses this function
+/// put there earlier and not in `vips` are removed.
+pub fn set_local_vips(ns: Option<&str>, iface: &str, vips: &[Ipv4Addr]) -> Result<(), String> {
+    let ipn = |args: &[&str]| match ns {
+        Some(ns) => ip_output(&[&["-n", ns], args].concat()),
+        None => ip_output(args),
+    };
+    let conf = format!("/proc/sys/net/ipv4/conf/{iface}");
+    in_netns(ns, move || -> Result<(), String> {
+        for (knob, value) in [("arp_ignore", "1"), ("arp_announce", "2")] {
+            std::fs::write(format!("{conf}/{knob}"), value).map_err(|e| format!("{conf}/{knob}: {e}"))?;
+        }
+        Ok(())
+    })??;
+    let present = ipn(&["-4", "-o", "addr", "show", "dev", "lo", "label", VIP_LABEL])?;
+    for addr in labelled_addresses(&present) {
+        if !vips.contains(&addr) {
+            ipn(&["addr", "del", &format!("{addr}/32"), "dev", "lo"])?;
+        }
+    }
+    for vip in vips {
+        ipn(&["addr", "replace", &format!("{vip}/32"), "dev", "lo", "label", VIP_LABEL])?;
+    }
+    Ok(())
+}
+
+/// The IPv4 addresses in `ip -4 -o addr show` output.
+fn labelled_addresses(text: &str) -> Vec<Ipv4Addr> {
+    text.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace().skip_while(|w| *w != "inet");
+            words.next()?;
+            words.next()?.split('/').next()?.parse().ok()
+        })
+        .collect()
 }
 
 /// Routes for the appliance's own traffic (e.g. to other sites' appliances).
@@ -185,6 +237,17 @@ mod tests {
         let n = parse_arp(table);
         assert_eq!(n.len(), 1);
         assert_eq!(n.get(&Ipv4Addr::new(10, 1, 0, 11)), Some(&MacAddr([2, 0x67, 0x73, 1, 0, 0x0b])));
+    }
+
+    #[test]
+    fn the_addresses_a_label_holds_are_read_from_ip_output() {
+        let text = "1: lo    inet 192.0.2.10/32 scope global lo:gslbd\\       valid_lft forever preferred_lft forever\n\
+                    1: lo    inet 192.0.2.11/32 scope global lo:gslbd\\       valid_lft forever preferred_lft forever\n";
+        assert_eq!(
+            labelled_addresses(text),
+            vec![Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(192, 0, 2, 11)]
+        );
+        assert!(labelled_addresses("").is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod dns;
 mod health;
 mod kernel;
 mod metrics;
+mod redirect;
 mod run;
 mod sitestate;
 mod snapshot;

@@ -23,6 +23,7 @@ use crate::config::{self, Config, File};
 use crate::dns::{self, Dns};
 use crate::health::{Checks, HealthTable, ServerHealth};
 use crate::kernel;
+use crate::redirect::{self, Redirects};
 use crate::sitestate::node::{Node, RemoteStatus};
 use crate::snapshot::{Builder, Inputs};
 
@@ -172,6 +173,20 @@ fn netns(f: &File) -> Option<&str> {
     f.kernel.as_ref().and_then(|k| k.netns.as_deref())
 }
 
+/// The VIPs the kernel answers on (those of services that redirect).
+fn redirect_vips(plans: &[redirect::Plan]) -> Vec<Ipv4Addr> {
+    let mut v: Vec<Ipv4Addr> = plans
+        .iter()
+        .filter_map(|p| match p.listen.ip() {
+            std::net::IpAddr::V4(a) => Some(a),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// The neighbour entries the snapshot needs, from the kernel's table.
 fn wanted_neighbours(f: &File, table: &kernel::Neighbours) -> HashMap<Ipv4Addr, MacAddr> {
     let all = table.read();
@@ -209,6 +224,9 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     pc.mtu = f.port.mtu;
     pc.link_timeout = Duration::from_millis(f.port.link_timeout_ms);
     let port = EthPort::open(&pc).map_err(|e| e.to_string())?;
+    // The TAP's kernel side and its namespace, as set up now: a reload
+    // cannot move them.
+    let mut tap: Option<(String, Option<String>)> = None;
     let kernel_port = match &f.kernel {
         None => None,
         Some(k) => {
@@ -230,6 +248,8 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
             kernel::configure_tap(ns, &iface, port.mac, &own_addresses(f))?;
             let routes: Vec<_> = k.routes.iter().filter_map(|r| config::route(r.get_ref()).ok()).collect();
             kernel::add_routes(ns, &iface, &routes)?;
+            kernel::set_local_vips(ns, &iface, &redirect_vips(&redirect::plans(f)))?;
+            tap = Some((iface, k.netns.clone()));
             Some(kp)
         }
     };
@@ -314,6 +334,8 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
     if let Some(k) = &f.kernel {
         println!("  own addresses {:?} via {}", own_addresses(f), k.device);
     }
+    let tap_ns = tap.as_ref().and_then(|(_, ns)| ns.as_deref());
+    let mut redirects = Redirects::start(redirect::plans(f), tap_ns, &remotes)?;
 
     let mut dns = Dns::new();
     dns.configure(f, netns(f))?;
@@ -398,6 +420,21 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                     if let Err(e) = dns.configure(&config.file, netns(&config.file)) {
                         eprintln!("dns: {e}");
                     }
+                    let plans = redirect::plans(&config.file);
+                    if plans != redirects.plans() {
+                        redirects.stop();
+                        let restarted = match &tap {
+                            Some((iface, ns)) => {
+                                kernel::set_local_vips(ns.as_deref(), iface, &redirect_vips(&plans))
+                            }
+                            None => Ok(()),
+                        }
+                        .and_then(|()| Redirects::start(plans, tap_ns, &remotes));
+                        match restarted {
+                            Ok(r) => redirects = r,
+                            Err(e) => eprintln!("redirects not restarted: {e}"),
+                        }
+                    }
                     changed = true;
                     Ok(format!("reloaded {}", path.display()))
                 }
@@ -435,6 +472,7 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                         );
                     }
                 }
+                redirects.update(&remotes);
                 changed = true;
             }
             if let Ok(mut v) = view.lock() {
@@ -461,14 +499,6 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                 kernel::solicit(netns(f), &missing);
             }
         }
-        // Load moves all the time: the DNS view follows it twice a second.
-        if changed || last_dns.elapsed() >= Duration::from_millis(500) {
-            last_dns = Instant::now();
-            let snap = publisher.current();
-            let checks = health_snapshot(&health);
-            let local = dns::local_health(f, &service_health(&snap), &checks);
-            dns.update(f, &local, load_permille(&counters, f.flows.capacity), &remotes);
-        }
         if changed {
             let effective = with_overlay(f, &overlay);
             let inputs =
@@ -481,11 +511,26 @@ pub fn run(path: &Path, stats_every: Option<Duration>) -> Result<(), String> {
                 Err(e) => eprintln!("configuration not applied: {e}"),
             }
         }
+        // After the snapshot: the DNS answers from the health just published.
+        // Load moves all the time, so the view is also rebuilt twice a second.
+        if changed || last_dns.elapsed() >= Duration::from_millis(500) {
+            last_dns = Instant::now();
+            let snap = publisher.current();
+            let checks = health_snapshot(&health);
+            let local = dns::local_health(f, &service_health(&snap), &checks);
+            dns.update(f, &local, load_permille(&counters, f.flows.capacity), &remotes);
+        }
     }
 
     println!("stopping: waiting for the data cores");
     drop(admin);
     dns.stop();
+    redirects.stop();
+    if let Some((iface, ns)) = &tap {
+        if let Err(e) = kernel::set_local_vips(ns.as_deref(), iface, &[]) {
+            eprintln!("{e}");
+        }
+    }
     checks.stop();
     eal.wait_all();
     for (i, c) in counters.iter().enumerate() {

@@ -193,6 +193,7 @@ impl Builder {
                         config::OnServerDown::Drop => DownPolicy::Drop,
                         config::OnServerDown::Keep => DownPolicy::Keep,
                     },
+                    redirect: svc.redirects(),
                 })
             })
             .collect();

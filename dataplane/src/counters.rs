@@ -105,6 +105,9 @@ named_enum! {
         FlowsExpiredProxy = "flows_expired_proxy",
         /// New connections sent to a backup server or group.
         BackupUsed = "backup_used",
+        /// New connections with no local server handed to the kernel, which
+        /// redirects the client to a remote site (no flow is kept).
+        Redirected = "redirected",
         SnapshotUpdates = "snapshot_updates",
         /// Given to the data core that owns the packet's flow.
         HandedOff = "handed_off",

@@ -143,6 +143,31 @@ pub fn check(f: &File) -> Result<(), Fail> {
                     ),
                 ));
             }
+            if let Some(h) = &r.host {
+                if !is_host_name(h.get_ref()) {
+                    return Err((
+                        h.span(),
+                        format!(
+                            "expected a host name like \"www.site2.example\" (no scheme, port or path), found {:?}",
+                            h.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(r) = s.redirect.as_ref().filter(|r| *r.get_ref()) {
+            let why = if s.protocol != Protocol::Tcp {
+                Some("a redirect is an HTTP answer: the service needs protocol \"tcp\"")
+            } else if s.remotes.is_empty() {
+                Some("a redirect needs at least one `remotes` entry to send clients to")
+            } else if f.kernel.is_none() {
+                Some("a redirect is answered by the appliance's kernel: it needs a [kernel] section")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err((r.span(), format!("service {:?}: {why}", s.name)));
+            }
         }
     }
 
@@ -192,6 +217,19 @@ pub fn check(f: &File) -> Result<(), Fail> {
         }
     }
     super::dns::check(f)
+}
+
+/// A DNS name or an IPv4 address, as it may stand in a URL's authority.
+fn is_host_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 fn names<'a>(it: impl Iterator<Item = &'a &'a str>) -> String {

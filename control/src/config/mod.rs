@@ -198,6 +198,9 @@ pub struct Remote {
     pub port: Option<u16>,
     /// The service's name at that site (default: the same name).
     pub service: Option<String>,
+    /// The host a redirect names (default: `vip`); `:port` follows it when
+    /// the port is not 80.
+    pub host: Option<Spanned<String>>,
 }
 
 /// The management interface: Prometheus `/metrics` and the admin API.
@@ -386,6 +389,15 @@ pub struct Service {
     /// Other sites' VIPs for this service, in order of preference.
     #[serde(default)]
     pub remotes: Vec<Remote>,
+    /// HTTP only: with no local server, answer `302 Found` to the first
+    /// available remote instead of proxying the connection through a PIP.
+    pub redirect: Option<Spanned<bool>>,
+}
+
+impl Service {
+    pub fn redirects(&self) -> bool {
+        self.redirect.as_ref().is_some_and(|r| *r.get_ref())
+    }
 }
 
 /// A group member as written: `name` or `name:weight`.

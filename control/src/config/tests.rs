@@ -243,3 +243,75 @@ fn dns_mistakes_are_named_at_their_line() {
     let e = error(&format!("{good}rules = [\"nearest\"]\n"));
     assert!(e.message.contains("unknown variant `nearest`"), "{e}");
 }
+
+/// `GOOD` with a remote site and `remotes` on its service, for redirect.
+fn with_remote(remote: &str) -> String {
+    let state = "\n[site_state]\nlisten = \"10.1.0.1:3011\"\nkey = \"k\"\n";
+    let site =
+        "\n[[remote_site]]\nname = \"site2\"\npeer = \"203.0.113.1:3011\"\nnext_hop = \"10.1.0.254\"\n";
+    format!("{GOOD}{state}{site}").replace("group = \"g\"\n", &format!("group = \"g\"\n{remote}\n"))
+}
+
+#[test]
+fn redirect_is_off_unless_asked_and_a_remote_may_name_its_host() {
+    let c = parse(&with_remote("remotes = [{ site = \"site2\", vip = \"203.0.113.10\" }]")).expect("valid");
+    assert!(!c.file.services[0].redirects());
+    assert!(c.file.services[0].remotes[0].host.is_none());
+    let text = with_remote(
+        "redirect = true\nremotes = [{ site = \"site2\", vip = \"203.0.113.10\", host = \"www.site2.example\" }]",
+    );
+    let c = parse(&text).expect("valid");
+    assert!(c.file.services[0].redirects());
+    assert_eq!(
+        c.file.services[0].remotes[0].host.as_ref().map(|h| h.get_ref().as_str()),
+        Some("www.site2.example")
+    );
+}
+
+#[test]
+fn redirect_needs_tcp_a_remote_and_a_kernel() {
+    let remote = "remotes = [{ site = \"site2\", vip = \"203.0.113.10\" }]";
+    let text = with_remote(&format!("redirect = true\n{remote}"))
+        .replace("protocol = \"tcp\"", "protocol = \"udp\"");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "redirect = true"), "{e}");
+    assert!(e.message.contains("service \"http\"") && e.message.contains("protocol \"tcp\""), "{e}");
+
+    let text = with_remote("redirect = true");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "redirect = true"), "{e}");
+    assert!(e.message.contains("at least one `remotes` entry"), "{e}");
+
+    let text = with_remote(&format!("redirect = true\n{remote}"))
+        .replace("[kernel]\ndevice = \"net_tap0\"\naddresses = [\"10.1.0.1/24\"]\n", "");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "redirect = true"), "{e}");
+    assert!(e.message.contains("[kernel]"), "{e}");
+
+    // Switched off, none of that is asked for.
+    assert!(
+        parse(&with_remote("redirect = false").replace("protocol = \"tcp\"", "protocol = \"udp\"")).is_ok()
+    );
+}
+
+#[test]
+fn a_redirect_host_is_a_bare_host_name() {
+    for bad in
+        ["http://www.site2.example", "www.site2.example:8080", "www.site2.example/x", "", "a..b", "-a.b"]
+    {
+        let text = with_remote(&format!(
+            "redirect = true\nremotes = [{{ site = \"site2\", vip = \"203.0.113.10\", host = {bad:?} }}]"
+        ));
+        let e = error(&text);
+        assert_eq!(e.line, line_of(&text, "host = "), "{bad}: {e}");
+        let at = text.lines().nth(e.line - 1).and_then(|l| l.find("host = ")).expect("host");
+        assert_eq!(e.column, at + "host = ".len() + 1, "the value itself: {bad}: {e}");
+        assert!(e.message.contains("expected a host name"), "{bad}: {e}");
+    }
+    for good in ["site2", "www.site2.example", "203.0.113.10", "a-b.example"] {
+        let text = with_remote(&format!(
+            "redirect = true\nremotes = [{{ site = \"site2\", vip = \"203.0.113.10\", host = {good:?} }}]"
+        ));
+        assert!(parse(&text).is_ok(), "{good}");
+    }
+}

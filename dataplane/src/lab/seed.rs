@@ -104,6 +104,7 @@ pub fn snapshot(site: &Site, other: &Site, method: Method) -> Snapshot {
             remotes: vec![RemoteTarget { site: 0, vip: other.vip, port, healthy: true }],
             refuse: Refuse::Reset,
             on_server_down: DownPolicy::Keep,
+            redirect: false,
         })
         .collect();
     s

@@ -1,6 +1,8 @@
 //! The new-connection decision: a local real server if one can take it, else a
 //! reachable remote site whose service is healthy (the proxy-IP path of the
-//! Alteon GSLB chapter), else a refusal the service chooses and a counter.
+//! Alteon GSLB chapter, or, for a service that redirects, the appliance's
+//! kernel, which answers with an HTTP redirect to that site), else a refusal
+//! the service chooses and a counter.
 
 use super::{nat, refuse, set_macs, Action, Core, Prepared};
 use crate::counters::{DropReason, Event};
@@ -37,6 +39,12 @@ pub(super) fn handle(
     // Only a SYN opens a TCP flow: anything else to a VIP without a flow is
     // stale (the flow aged out) or forged.
     if tcp && l4.tcp_flags & (flags::SYN | flags::ACK | flags::RST) != flags::SYN {
+        // A redirecting service keeps no flow for the connections its kernel
+        // answers, so their later segments arrive here: they go where their
+        // SYN went. (A local flow's segments always find their entry.)
+        if svc.redirect {
+            return Action::Kernel;
+        }
         return Action::Drop(DropReason::TcpNoFlow);
     }
     // Checked before choosing, so a full table never takes a PIP port or a
@@ -57,6 +65,11 @@ pub(super) fn handle(
             pip: 0,
             next_hop: rs.mac,
         }
+    } else if tcp && svc.redirect && svc.remotes.iter().any(|r| snap.remote_available(r)) {
+        // The kernel's HTTP server tells the client where to go instead;
+        // which site it names is the control side's choice, by the same test.
+        core.counters.inc(Event::Redirected);
+        return Action::Kernel;
     } else if let Some((i, remote)) = svc.remotes.iter().enumerate().find(|(_, r)| snap.remote_available(r)) {
         let me = core.config.id as u16;
         let allocated = match &core.rss {

@@ -172,6 +172,10 @@ pub struct Service {
     pub remotes: Vec<RemoteTarget>,
     pub refuse: Refuse,
     pub on_server_down: DownPolicy,
+    /// With no local server, connections are not proxied: the appliance's
+    /// kernel answers them (an HTTP redirect to a remote site), and the data
+    /// path keeps no flow for them.
+    pub redirect: bool,
 }
 
 /// What one of the appliance's addresses is.
