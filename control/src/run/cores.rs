@@ -1,0 +1,93 @@
+//! The data cores: one `Worker` per worker lcore, each polling its queue
+//! until the stop flag is set.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataplane::counters::CoreCounters;
+use dataplane::pipeline::{Core, CoreConfig};
+use dataplane::rss::{Rss, Toeplitz};
+use dataplane::snapshot::Publisher;
+use dataplane::worker::Worker;
+use nic_config::port::RSS_KEY;
+use nic_config::{tsc, DpdkQueue, Rings};
+
+use super::devices::Devices;
+use crate::config::File;
+
+/// How a data core idles: after `polls` empty polls in a row it sleeps
+/// `sleep` between polls, so appliances can share a small machine; one
+/// packet and it polls flat out again.
+#[derive(Copy, Clone)]
+pub(super) struct Idle {
+    pub polls: u32,
+    pub sleep: Duration,
+}
+
+pub(super) fn data_core(mut worker: Worker<DpdkQueue>, stop: Arc<AtomicBool>, hz: u64, idle: Idle) -> i32 {
+    let start = tsc();
+    let per_ms = (hz / 1000).max(1);
+    let mut empty = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let now_ms = (tsc() - start) / per_ms;
+        if worker.poll(now_ms) == 0 {
+            empty = empty.saturating_add(1);
+            if empty >= idle.polls {
+                std::thread::sleep(idle.sleep);
+            }
+        } else {
+            empty = 0;
+        }
+    }
+    0
+}
+
+/// Starts one data core per worker lcore of `dev`, each with its flow
+/// table and a subscription to `publisher`; returns their counters. The
+/// hand-off rings (several cores only) live as long as the last data core.
+pub(super) fn launch(
+    dev: &Devices,
+    f: &File,
+    publisher: &Publisher,
+    stop: &Arc<AtomicBool>,
+) -> Result<Vec<Arc<CoreCounters>>, String> {
+    let queues = dev.lcores.len() as u16;
+    let idle = Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let rings = if queues > 1 {
+        Some(Rings::new(usize::from(queues), 4096).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let mut counters: Vec<Arc<CoreCounters>> = Vec::new();
+    for (i, &lcore) in dev.lcores.iter().enumerate() {
+        let cc = CoreConfig {
+            id: i as u32,
+            cores: u32::from(queues),
+            flow_capacity: f.flows.capacity,
+            seed: seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            expire_budget: 256,
+        };
+        let mut core = Core::with_port_share(cc, &publisher.current(), 0)
+            .map_err(|e| format!("flow table of data core {i} ({} flows): {e}", f.flows.capacity))?;
+        // A device with a redirection table hashes with the key we gave it
+        // (Toeplitz): PIP ports are then chosen so replies land here. Devices
+        // without one (virtual ones) rely on the hand-off rings.
+        if !dev.port.reta.is_empty() {
+            core.rss = Toeplitz::new(&RSS_KEY).map(|toeplitz| Rss { toeplitz, reta: dev.port.reta.clone() });
+        }
+        counters.push(core.counters.clone());
+        let queue = DpdkQueue {
+            port: dev.port.id,
+            queue: i as u16,
+            kernel: dev.kernel_port.as_ref().map(|k| k.id),
+            rings: rings.clone(),
+        };
+        let worker = Worker::new(core, queue, publisher.subscribe());
+        let (stop, hz) = (stop.clone(), dev.eal.tsc_hz());
+        dev.eal.launch(lcore, move || data_core(worker, stop, hz, idle)).map_err(|e| e.to_string())?;
+    }
+    Ok(counters)
+}
