@@ -23,7 +23,7 @@
 set -euo pipefail
 
 config="${GSLBD_CONFIG:-/etc/gslbd/gslbd.toml}"
-run_line="docker run --cap-add NET_ADMIN --cap-add NET_RAW --cap-add IPC_LOCK --device /dev/net/tun -v /dev/hugepages:/dev/hugepages -v \$PWD/site.toml:$config:ro ..."
+run_line="docker run --cap-add NET_ADMIN --cap-add NET_RAW --cap-add IPC_LOCK --cap-add SYS_NICE --device /dev/net/tun -v /dev/hugepages:/dev/hugepages -v \$PWD/site.toml:$config:ro ..."
 
 say() { printf 'gslbd-entrypoint: %s\n' "$*" >&2; }
 fail() {
@@ -75,6 +75,10 @@ preflight() {
             fail "[eal] memory_mb = $want_mb, but the host has only $free_mb MB of hugepages free: reserve more (scripts/hugepages.sh)"
         fi
         say "hugetlbfs at $mnt, $free_mb MB of hugepages free on the host${want_mb:+, $want_mb MB wanted}"
+        # EAL sets the NUMA memory policy of its hugepage memory; Docker's
+        # seccomp profile allows get_mempolicy/set_mempolicy/mbind only with
+        # CAP_SYS_NICE, and EAL then fails with "Cannot init memory".
+        has_cap 23 || missing+=("--cap-add SYS_NICE (EAL's NUMA memory policy calls; without it: set_mempolicy: Operation not permitted, Cannot init memory)")
     fi
     grep -q net_af_packet <<<"$eal" && ! has_cap 13 && missing+=("--cap-add NET_RAW (net_af_packet opens a raw socket)")
     if grep -q net_tap <<<"$eal"; then
