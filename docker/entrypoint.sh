@@ -23,7 +23,7 @@
 set -euo pipefail
 
 config="${GSLBD_CONFIG:-/etc/gslbd/gslbd.toml}"
-run_line="docker run --cap-add NET_ADMIN --cap-add NET_RAW --cap-add IPC_LOCK --cap-add SYS_NICE --device /dev/net/tun -v /dev/hugepages:/dev/hugepages -v \$PWD/site.toml:$config:ro ..."
+run_line="docker run --cap-add NET_ADMIN --cap-add NET_RAW --cap-add SYS_NICE --device /dev/net/tun -v /dev/hugepages:/dev/hugepages -v \$PWD/site.toml:$config:ro ..."
 
 say() { printf 'gslbd-entrypoint: %s\n' "$*" >&2; }
 fail() {
@@ -124,6 +124,11 @@ prepare_wire() {
     all="$(cat /proc/sys/net/ipv4/conf/all/rp_filter)"
     if ((rp == 0 && all == 0)); then
         say "warning: reverse-path filtering is off and /proc/sys is read-only: the kernel will also take packets for the own addresses from $wire; start the container with --sysctl net.ipv4.conf.all.rp_filter=1"
+    fi
+    # A network namespace starts with the host's IPv4 settings, and a Docker
+    # host forwards.
+    if [[ "$(cat /proc/sys/net/ipv4/ip_forward)" != 0 ]] && ! echo 0 2>/dev/null >/proc/sys/net/ipv4/ip_forward; then
+        say "warning: the container's kernel forwards IPv4 (inherited from the host) and /proc/sys is read-only: start the container with --sysctl net.ipv4.ip_forward=0"
     fi
     say "data port interface $wire: $(ip -br link show dev "$wire" | awk '{ print $3, $2 }'), no address, ARP off, promiscuous"
 }
