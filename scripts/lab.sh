@@ -246,6 +246,13 @@ kill_server() {
     mapfile -t pids < <(ip netns pids "$ns")
     ((${#pids[@]} > 0)) && kill -KILL "${pids[@]}" 2>/dev/null
     rm -f "$(pidfile "$name")"
+    # The killed processes belong to PID 1 (spawn() detaches them), and a
+    # PID 1 that reaps lazily leaves them zombies for a second or two. A
+    # zombie still passes kill -0, and dovecot started again meanwhile reads
+    # its master.pid, takes the zombie for a running instance and exits
+    # ("Dovecot is already running with PID ..."). The server is dead: so is
+    # its pid file.
+    rm -f "$RUN/$name/run/master.pid"
     say "$name killed (${#pids[@]} processes)"
 }
 
