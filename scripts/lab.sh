@@ -253,13 +253,17 @@ kill_server() {
     # would leave the port answering.
     mapfile -t pids < <(ip netns pids "$ns")
     ((${#pids[@]} > 0)) && kill -KILL "${pids[@]}" 2>/dev/null
-    # Gone, not just signalled: a start right after would otherwise find
-    # dovecot's master.pid naming a process that still exists, and refuse.
+    # Gone, not just signalled (a zombie counts as gone: see alive()).
     local p
     for p in "${pids[@]}"; do wait_gone "$p" 5 || warn "$name: pid $p survived SIGKILL"; done
-    # dovecot refuses to start while its master.pid names a live process,
-    # and kill(pid, 0) says a zombie lives: the file goes with the process.
-    rm -f "$(pidfile "$name")" "$RUN/$name/run/master.pid"
+    rm -f "$(pidfile "$name")"
+    # The killed processes belong to PID 1 (spawn() detaches them), and a
+    # PID 1 that reaps lazily leaves them zombies for a second or two. A
+    # zombie still passes kill -0, and dovecot started again meanwhile reads
+    # its master.pid, takes the zombie for a running instance and exits
+    # ("Dovecot is already running with PID ..."). The server is dead: so is
+    # its pid file.
+    rm -f "$RUN/$name/run/master.pid"
     say "$name killed (${#pids[@]} processes)"
 }
 

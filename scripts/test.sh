@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, a bounded fuzzing run
 # of the data path, the end-to-end tests on DPDK in network namespaces (root and
-# hugepages: see scripts/hugepages.sh), and every unit and integration test.
+# hugepages: see scripts/hugepages.sh), the same two sites in containers
+# (Docker: tests/e2e-docker.sh), and every unit and integration test.
 #   FUZZ_SECONDS  how long the fuzzer runs (default 60)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,6 +28,8 @@ echo "== end to end: the GSLB chapter's two sites"
 tests/e2e-seed.sh 2>&1 | tee -a "$log"
 echo "== end to end: the GSLB's authoritative DNS, two sites"
 tests/e2e-dns.sh 2>&1 | tee -a "$log"
+echo "== end to end in containers: the images, the two sites in Docker (skipped without a Docker engine)"
+tests/e2e-docker.sh 2>&1 | tee -a "$log"
 echo "== cargo test"
 cargo test --workspace 2>&1 | tee -a "$log"
 # One closing line for the whole run: cargo prints a result line per test
