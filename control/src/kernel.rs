@@ -118,12 +118,22 @@ pub fn set_local_vips(ns: Option<&str>, iface: &str, vips: &[Ipv4Addr]) -> Resul
         None => ip_output(args),
     };
     let conf = format!("/proc/sys/net/ipv4/conf/{iface}");
-    in_netns(ns, move || -> Result<(), String> {
-        for (knob, value) in [("arp_ignore", "1"), ("arp_announce", "2")] {
-            std::fs::write(format!("{conf}/{knob}"), value).map_err(|e| format!("{conf}/{knob}: {e}"))?;
-        }
-        Ok(())
-    })??;
+    if !vips.is_empty() {
+        // Without VIPs on lo there is nothing for these to guard. In a
+        // container /proc/sys is read-only: the same effect comes from
+        // `--sysctl net.ipv4.conf.all.arp_ignore=1 --sysctl
+        // net.ipv4.conf.all.arp_announce=2` (the kernel takes the larger of
+        // "all" and the interface's), so a failure here is only a warning.
+        in_netns(ns, move || {
+            for (knob, value) in [("arp_ignore", "1"), ("arp_announce", "2")] {
+                if let Err(e) = std::fs::write(format!("{conf}/{knob}"), value) {
+                    eprintln!(
+                        "warning: {conf}/{knob}: {e} (set net.ipv4.conf.all.{knob}={value} where the namespace is made)"
+                    );
+                }
+            }
+        })?;
+    }
     let present = ipn(&["-4", "-o", "addr", "show", "dev", "lo", "label", VIP_LABEL])?;
     for addr in labelled_addresses(&present) {
         if !vips.contains(&addr) {
