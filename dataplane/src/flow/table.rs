@@ -350,9 +350,26 @@ impl FlowTable {
     }
 
     fn drop_entry(&mut self, idx: u32) {
-        let f = self.flows[idx as usize];
-        let (fwd, rev) = (f.forward_key(), f.reverse_key());
-        let (hf, hr) = (self.hash(&fwd), self.hash(&rev));
+        let (hf, hr) = self.key_hashes(idx);
+        self.drop_hashed(idx, hf, hr);
+    }
+
+    /// The hashes of flow `idx`'s forward and reverse keys.
+    #[inline]
+    fn key_hashes(&self, idx: u32) -> (u64, u64) {
+        let f = &self.flows[idx as usize];
+        (self.hash(&f.forward_key()), self.hash(&f.reverse_key()))
+    }
+
+    /// Starts loading both candidate buckets of a key.
+    #[inline]
+    fn prefetch_both(&self, hash: u64) {
+        let b1 = self.primary(hash);
+        crate::prefetch::read(&self.buckets[b1]);
+        crate::prefetch::read(&self.buckets[self.alternate(b1, (hash >> 32) as u32)]);
+    }
+
+    fn drop_hashed(&mut self, idx: u32, hf: u64, hr: u64) {
         self.unplace(hf, slot_word((hf >> 32) as u32, idx, Dir::Forward));
         self.unplace(hr, slot_word((hr >> 32) as u32, idx, Dir::Reverse));
         self.free_entry(idx);
@@ -371,29 +388,50 @@ impl FlowTable {
     /// next call). `on_expire` sees each flow just before it is freed, to give
     /// back what it held. Returns how many flows expired.
     pub fn expire(&mut self, now_ms: u64, budget: usize, mut on_expire: impl FnMut(&Flow)) -> usize {
+        // Expired flows are taken a few at a time: the four index buckets of
+        // each (two keys, two choices) are prefetched as it is found and
+        // cleared once the batch is full, so those DRAM misses overlap
+        // instead of stalling one after the other. With a large table under
+        // a high connection rate this is most of the cost of ageing.
+        const BATCH: usize = 8;
+        let mut batch = [(0u32, 0u64, 0u64); BATCH];
+        let mut n = 0;
         let mut visited = 0;
         let mut expired = 0;
         let now32 = now_ms as u32;
-        while self.wheel.due(now_ms).is_some() {
+        'wheel: while self.wheel.due(now_ms).is_some() {
             while let Some(idx) = self.wheel.pop_cursor(&mut self.flows) {
-                let f = &self.flows[idx as usize];
-                let left = f.expires.wrapping_sub(now32) as i32;
+                let left = self.flows[idx as usize].expires.wrapping_sub(now32) as i32;
                 if left <= 0 {
-                    on_expire(f);
-                    self.drop_entry(idx);
-                    expired += 1;
+                    let (hf, hr) = self.key_hashes(idx);
+                    self.prefetch_both(hf);
+                    self.prefetch_both(hr);
+                    batch[n] = (idx, hf, hr);
+                    n += 1;
+                    if n == BATCH {
+                        expired += self.drop_batch(&batch[..n], &mut on_expire);
+                        n = 0;
+                    }
                 } else {
                     let slot = self.wheel.clamp(slot_of(now_ms + left as u64));
                     self.wheel.link(&mut self.flows, idx, slot);
                 }
                 visited += 1;
                 if visited >= budget {
-                    return expired;
+                    break 'wheel;
                 }
             }
             self.wheel.advance();
         }
-        expired
+        expired + self.drop_batch(&batch[..n], &mut on_expire)
+    }
+
+    fn drop_batch(&mut self, batch: &[(u32, u64, u64)], on_expire: &mut impl FnMut(&Flow)) -> usize {
+        for &(idx, hf, hr) in batch {
+            on_expire(&self.flows[idx as usize]);
+            self.drop_hashed(idx, hf, hr);
+        }
+        batch.len()
     }
 
     /// Visits every live flow (for the admin API and tests; not for the packet path).
