@@ -219,6 +219,13 @@ impl CoreCounters {
         }
     }
 
+    /// Local flows of this core to real server `server` now (what least
+    /// connections and the connection limits read, per new connection).
+    #[inline]
+    pub fn server_active(&self, server: u16) -> u64 {
+        self.servers.get(usize::from(server)).map_or(0, |c| c.active.load(Relaxed))
+    }
+
     /// (active, opened ever) local flows of this core to real server `server`.
     pub fn server(&self, server: u16) -> (u64, u64) {
         self.servers

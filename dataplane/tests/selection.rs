@@ -101,7 +101,7 @@ fn maglev_spreads_by_weight() {
 #[test]
 fn maglev_moves_only_the_connections_of_a_member_that_leaves() {
     let rig = Rig::new(servers_snapshot(Method::Maglev, &[1; 10]), 16);
-    let mut sel = Selector::new(1);
+    let mut sel = Selector::new(1, std::sync::Arc::new(dataplane::counters::CoreCounters::default()));
     sel.resize(&rig.snap);
     let hashes: Vec<u64> = (0..20_000u64).map(|i| dataplane::hash::hash2(99, i, i * 7)).collect();
     let before: Vec<u16> =

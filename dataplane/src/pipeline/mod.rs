@@ -105,14 +105,15 @@ impl Core {
         now_ms: u64,
         owns_port: impl FnMut(Ipv4Addr, u16) -> bool,
     ) -> std::io::Result<Core> {
-        let mut select = Selector::new(config.cores);
+        let counters = Arc::new(CoreCounters::default());
+        let mut select = Selector::new(config.cores, counters.clone());
         select.resize(snap);
         Ok(Core {
             config,
             flows: FlowTable::new(config.flow_capacity, config.seed, now_ms)?,
             pips: PipPools::new(&snap.pips, owns_port),
             select,
-            counters: Arc::new(CoreCounters::default()),
+            counters,
             rss: None,
         })
     }
@@ -388,7 +389,6 @@ fn release(pips: &mut PipPools, select: &mut Selector, counters: &CoreCounters, 
     match f.path() {
         Path::Local => {
             select.closed(f.target);
-            counters.server_closed(f.target);
             if aged {
                 counters.inc(Event::FlowsExpiredLocal);
             }

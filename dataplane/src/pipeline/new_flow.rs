@@ -136,7 +136,6 @@ pub(super) fn handle(
     match plan.path {
         Path::Local => {
             core.select.opened(plan.target);
-            core.counters.server_opened(plan.target);
             core.counters.inc(Event::FlowsCreatedLocal);
         }
         Path::Proxy => core.counters.inc(Event::FlowsCreatedProxy),

@@ -3,13 +3,17 @@
 //! What can be computed once per snapshot (the Maglev table, the weighted
 //! round-robin schedule) is built by the control side into the snapshot; what
 //! changes per connection (round-robin cursors, connection counts) lives here,
-//! owned by one data core. Least connections and maximum connections therefore
+//! owned by one data core (the connection counts in its `CoreCounters`, which
+//! the metrics read too). Least connections and maximum connections therefore
 //! see this core's connections only: with RSS spreading clients evenly that
 //! approximates the global count without any shared write.
 
 pub mod maglev;
 pub mod wrr;
 
+use std::sync::Arc;
+
+use crate::counters::CoreCounters;
 use crate::snapshot::{Backup, Group, Health, Method, Snapshot};
 
 /// The chosen real server, and whether it came from the group's backup.
@@ -22,42 +26,38 @@ pub struct Pick {
 pub struct Selector {
     /// Next position per group, for round robin and the WRR schedule.
     cursors: Vec<u32>,
-    /// This core's open connections per real server.
-    conns: Vec<u32>,
+    /// This core's counters: its open connections per real server live there
+    /// (sized for every real server a snapshot may have), so the count the
+    /// methods use and the one the metrics show are the same memory.
+    counters: Arc<CoreCounters>,
     cores: u32,
 }
 
 impl Selector {
-    pub fn new(cores: u32) -> Selector {
-        Selector { cursors: Vec::new(), conns: Vec::new(), cores: cores.max(1) }
+    pub fn new(cores: u32, counters: Arc<CoreCounters>) -> Selector {
+        Selector { cursors: Vec::new(), counters, cores: cores.max(1) }
     }
 
-    /// Sizes the per-group and per-server arrays for a new snapshot (control
-    /// keeps indices stable, so existing counts stay meaningful). Runs only when
-    /// a snapshot changes, never per packet.
+    /// Sizes the per-group array for a new snapshot (control keeps indices
+    /// stable, so existing counts stay meaningful). Runs only when a snapshot
+    /// changes, never per packet.
     pub fn resize(&mut self, snap: &Snapshot) {
         self.cursors.resize(snap.groups.len(), 0);
-        if self.conns.len() < snap.real_servers.len() {
-            self.conns.resize(snap.real_servers.len(), 0);
-        }
     }
 
+    #[inline]
     pub fn conns(&self, server: u16) -> u32 {
-        self.conns.get(usize::from(server)).copied().unwrap_or(0)
+        self.counters.server_active(server) as u32
     }
 
     #[inline]
     pub fn opened(&mut self, server: u16) {
-        if let Some(c) = self.conns.get_mut(usize::from(server)) {
-            *c += 1;
-        }
+        self.counters.server_opened(server);
     }
 
     #[inline]
     pub fn closed(&mut self, server: u16) {
-        if let Some(c) = self.conns.get_mut(usize::from(server)) {
-            *c = c.saturating_sub(1);
-        }
+        self.counters.server_closed(server);
     }
 
     /// Whether `server` can take one more connection on this core.
