@@ -21,28 +21,7 @@ PAGES=256
 # shellcheck source=tests/e2e-common.sh
 . tests/e2e-common.sh
 
-cargo build --release -q -p gslbd || exit 1
-bin=target/release/gslbd
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    scripts/lab.sh down-wan >/dev/null 2>&1
-    GSLBD_LAB_SITE=2 scripts/lab.sh down >/dev/null 2>&1
-    GSLBD_LAB_SITE=1 scripts/lab.sh down >/dev/null 2>&1
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-{ GSLBD_LAB_SITE=1 scripts/lab.sh up && GSLBD_LAB_SITE=2 scripts/lab.sh up && scripts/lab.sh up-wan; } \
-    >"$work/lab.log" 2>&1 || { cat "$work/lab.log"; exit 1; }
-# Site 2's appliance is asked too, across the router.
-ip -n gs1-client route replace 203.0.113.0/24 via 198.51.100.254
-start_appliance examples/site1.toml "$work/site1.log" || exit 1
-pids+=("$appliance")
-start_appliance examples/site2.toml "$work/site2.log" || exit 1
-pids+=("$appliance")
+two_sites
 q() { ip netns exec gs1-client dig +time=1 +tries=1 "$@" 2>&1; }
 short() { q @198.51.100.1 +short "$@" | tr '\n' ' ' | sed 's/ $//'; }
 for _ in $(seq 1 100); do

@@ -26,28 +26,7 @@ PAGES=256
 # shellcheck source=tests/e2e-common.sh
 . tests/e2e-common.sh
 
-cargo build --release -q -p gslbd || exit 1
-bin=target/release/gslbd
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    scripts/lab.sh down-wan >/dev/null 2>&1
-    GSLBD_LAB_SITE=2 scripts/lab.sh down >/dev/null 2>&1
-    GSLBD_LAB_SITE=1 scripts/lab.sh down >/dev/null 2>&1
-    # The appliances' own namespaces (gs1-appl, gs2-appl) are left for the
-    # next run to reuse: one deleted a moment ago may still be going away.
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-{ GSLBD_LAB_SITE=1 scripts/lab.sh up && GSLBD_LAB_SITE=2 scripts/lab.sh up && scripts/lab.sh up-wan; } \
-    >"$work/lab.log" 2>&1 || { cat "$work/lab.log"; exit 1; }
-start_appliance examples/site1.toml "$work/site1.log" || exit 1
-pids+=("$appliance")
-start_appliance examples/site2.toml "$work/site2.log" || exit 1
-pids+=("$appliance")
+two_sites
 client() { ip netns exec gs1-client "$@"; }
 pop() { client curl -s --max-time 4 pop3://192.0.2.10/1 -u alice:secret; }
 metric() { curl -s http://127.0.0.1:9181/metrics | awk -v m="$1" 'index($0, m) == 1 { s += $NF } END { print s + 0 }'; }
