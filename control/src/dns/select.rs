@@ -81,9 +81,10 @@ fn rule_name(r: Rule) -> &'static str {
     }
 }
 
-/// Applies `policy` to `candidates` for a client at `client`. `turn` is a
-/// counter that advances once per query (round robin, weighted draw);
-/// `last_good` the VIPs of the last answer that had a healthy site.
+/// Applies `policy` to `candidates` for a client at `client`, saying what
+/// each rule did. `turn` is a counter that advances once per query (round
+/// robin, weighted draw); `last_good` the VIPs of the last answer that had a
+/// healthy site.
 pub fn decide(
     policy: &Policy,
     candidates: &[Candidate],
@@ -91,11 +92,40 @@ pub fn decide(
     turn: u64,
     last_good: &[Ipv4Addr],
 ) -> Decision {
+    choose(policy, candidates, client, turn, last_good, true)
+}
+
+/// The same decision without its story (`steps` stays empty): what a query
+/// needs. Formatting the notes would cost more than the rules themselves.
+pub fn answer(
+    policy: &Policy,
+    candidates: &[Candidate],
+    client: Ipv4Addr,
+    turn: u64,
+    last_good: &[Ipv4Addr],
+) -> Decision {
+    choose(policy, candidates, client, turn, last_good, false)
+}
+
+fn choose(
+    policy: &Policy,
+    candidates: &[Candidate],
+    client: Ipv4Addr,
+    turn: u64,
+    last_good: &[Ipv4Addr],
+    explain: bool,
+) -> Decision {
+    // A note is formatted only when it will be read.
+    macro_rules! say {
+        ($($t:tt)*) => {
+            if explain { format!($($t)*) } else { String::new() }
+        };
+    }
     let mut steps = Vec::new();
     let mut scope = 0u8;
     let mut set: Vec<&Candidate> = candidates.iter().filter(|c| c.healthy.is_some()).collect();
     let names = |s: &[&Candidate]| s.iter().map(|c| c.site.clone()).collect::<Vec<_>>();
-    if set.len() < candidates.len() {
+    if explain && set.len() < candidates.len() {
         let unknown: Vec<&str> =
             candidates.iter().filter(|c| c.healthy.is_none()).map(|c| c.site.as_str()).collect();
         steps.push(Step {
@@ -113,29 +143,33 @@ pub fn decide(
                     match policy.all_down {
                         AllDown::All => {
                             set.clone_from(&before);
-                            "no site is healthy: answering every site (all_down = all)".to_string()
+                            say!("no site is healthy: answering every site (all_down = all)")
                         }
                         AllDown::None => {
-                            steps.push(Step {
-                                rule: "availability",
-                                left: vec![],
-                                note: "no site is healthy: empty answer (all_down = none)".into(),
-                            });
+                            if explain {
+                                steps.push(Step {
+                                    rule: "availability",
+                                    left: vec![],
+                                    note: "no site is healthy: empty answer (all_down = none)".into(),
+                                });
+                            }
                             return Decision { answers: vec![], steps, scope };
                         }
                         AllDown::LastGood => {
                             let answers: Vec<Ipv4Addr> =
                                 last_good.iter().copied().take(policy.answers).collect();
-                            steps.push(Step {
-                                rule: "availability",
-                                left: vec![],
-                                note: format!("no site is healthy: the last good answer {answers:?} (all_down = last_good)"),
-                            });
+                            if explain {
+                                steps.push(Step {
+                                    rule: "availability",
+                                    left: vec![],
+                                    note: format!("no site is healthy: the last good answer {answers:?} (all_down = last_good)"),
+                                });
+                            }
                             return Decision { answers, steps, scope };
                         }
                     }
                 } else {
-                    "healthy sites only".to_string()
+                    say!("healthy sites only")
                 }
             }
             Rule::Failover => {
@@ -144,11 +178,11 @@ pub fn decide(
                 if let Some(first) = set.iter().copied().min_by_key(|c| rank(c)) {
                     set = vec![first];
                 }
-                "the first site of the order".to_string()
+                say!("the first site of the order")
             }
             Rule::Proximity => {
                 match policy.proximity.iter().filter(|p| p.contains(client)).max_by_key(|p| p.prefix) {
-                    None => "no client subnet matches".to_string(),
+                    None => say!("no client subnet matches"),
                     Some(p) => {
                         scope = scope.max(p.prefix);
                         let mut near: Vec<&Candidate> = p
@@ -157,13 +191,15 @@ pub fn decide(
                             .filter_map(|s| set.iter().copied().find(|c| c.site == *s))
                             .collect();
                         if near.is_empty() {
-                            format!(
+                            say!(
                                 "{}/{} prefers {:?}, none of which is left: skipped",
-                                p.net, p.prefix, p.sites
+                                p.net,
+                                p.prefix,
+                                p.sites
                             )
                         } else {
                             std::mem::swap(&mut set, &mut near);
-                            format!("{}/{} prefers {:?}", p.net, p.prefix, p.sites)
+                            say!("{}/{} prefers {:?}", p.net, p.prefix, p.sites)
                         }
                     }
                 }
@@ -171,7 +207,7 @@ pub fn decide(
             Rule::LeastLoad => {
                 let least = set.iter().map(|c| c.load_permille).min().unwrap_or(0);
                 set.retain(|c| c.load_permille == least);
-                format!("least load {}.{}%", least / 10, least % 10)
+                say!("least load {}.{}%", least / 10, least % 10)
             }
             Rule::Weighted => {
                 let total: u64 = set.iter().map(|c| u64::from(c.weight)).sum();
@@ -192,10 +228,10 @@ pub fn decide(
                         set.rotate_left(i);
                         set.truncate(1);
                     }
-                    "drawn by weight".to_string()
+                    say!("drawn by weight")
                 } else {
                     set.clone_from(&before);
-                    "every weight is 0: skipped".to_string()
+                    say!("every weight is 0: skipped")
                 }
             }
             Rule::RoundRobin => {
@@ -203,16 +239,18 @@ pub fn decide(
                     let n = set.len();
                     set.rotate_left((turn % n as u64) as usize);
                 }
-                "rotated".to_string()
+                say!("rotated")
             }
         };
         let note = if set.is_empty() {
             set = before;
-            format!("{note}: would leave no site, skipped")
+            say!("{note}: would leave no site, skipped")
         } else {
             note
         };
-        steps.push(Step { rule: rule_name(rule), left: names(&set), note });
+        if explain {
+            steps.push(Step { rule: rule_name(rule), left: names(&set), note });
+        }
     }
     let answers = set.iter().map(|c| c.vip).take(policy.answers.max(1)).collect();
     Decision { answers, steps, scope }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record};
 
-use super::select::{decide, Candidate, Decision, Policy, Preference};
+use super::select::{answer, decide, Candidate, Decision, Policy, Preference};
 use crate::config::{self, File};
 use crate::sitestate::node::RemoteStatus;
 
@@ -36,15 +36,13 @@ impl HostView {
     /// Decides one answer for `client` (advancing the host's turn).
     pub fn decide(&self, client: Ipv4Addr) -> Decision {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        let good = self.last_good.lock().map(|g| g.clone()).unwrap_or_default();
-        let d = decide(&self.policy, &self.candidates, client, turn, &good);
-        if self.candidates.iter().any(|c| c.healthy == Some(true))
-            && !d.answers.is_empty()
-            && d.answers != good
-        {
-            if let Ok(mut g) = self.last_good.lock() {
-                g.clone_from(&d.answers);
-            }
+        let Ok(mut good) = self.last_good.lock() else {
+            return answer(&self.policy, &self.candidates, client, turn, &[]);
+        };
+        let d = answer(&self.policy, &self.candidates, client, turn, &good);
+        let healthy = self.candidates.iter().any(|c| c.healthy == Some(true));
+        if healthy && !d.answers.is_empty() && d.answers != *good {
+            good.clone_from(&d.answers);
         }
         d
     }
