@@ -3,8 +3,10 @@
 # core and against dpdk-testpmd's MAC swap, over net_memif, in one run:
 # received Mpps, loss and round-trip latency for each, and the ratio.
 #   perf/memif-bench.sh [MODE] [FLOWS] [SIZE] [SECONDS]
-#     MODE   udp (established flows, default) or syn (new connections)
+#     MODE   udp (established flows, default), syn (new connections) or proxy
+#            (established flows proxied to a remote site the generator plays)
 #     FLOWS  default 1000000; SIZE frame bytes without FCS, default 60
+#   LOADGEN_ARGS adds options to every loadgen run (e.g. "--window 4096").
 # (testpmd runs with --stats-period: without it, it waits on stdin and a
 # background testpmd exits at once.)
 # Layout on a 2-core machine: the generator on lcore 0 (beside gslbd's
@@ -28,7 +30,7 @@ fwd_vdev="net_memif0,role=server,socket=$sock,socket-abstract=no,mac=$fwd_mac"
 gen_vdev="net_memif0,role=client,socket=$sock,socket-abstract=no,mac=$gen_mac"
 gen() {
     target/release/loadgen --vdev "$gen_vdev" --lcores 0 --mode "$mode" --flows "$flows" --size "$size" \
-        --seconds "$secs" --warmup 3 --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" |
+        --seconds "$secs" --warmup 3 ${LOADGEN_ARGS:-} --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" |
         grep '^result' || echo "result (no output: see $work/loadgen-$1.log)"
 }
 # One forwarder at a time: start it, let the memif server listen, run the
@@ -48,11 +50,32 @@ run() {
 
 proto=udp
 capacity=$((flows + flows / 2 + 65536))
+server_state=up
+pips=""
+remote=""
 if [ "$mode" = syn ]; then
     # Every SYN is a new flow that lives syn_timeout_s (1 s): the table must
     # hold a second of the new-connection rate.
     proto=tcp
     capacity=8388608
+fi
+if [ "$mode" = proxy ]; then
+    # No local server: every flow goes to the remote site (the generator,
+    # which reflects it) through a PIP. 64,512 ports a PIP, so enough PIPs
+    # for every flow to hold one.
+    server_state=down
+    npips=$((flows / 64512 + 1))
+    pips="pips = [$(seq 0 $((npips - 1)) | awk '{ printf "%s\"192.0.2.%d\"", (NR > 1 ? ", " : ""), 100 + $1 }')]"
+    remote=$'remotes = [{ site = "remote", vip = "198.51.100.10" }]'
+    cat >"$work/remote.toml" <<TOML
+[[remote_site]]
+name = "remote"
+assume_up = true
+next_hop = "10.1.0.254"
+next_hop_mac = "$gen_mac"
+TOML
+else
+    : >"$work/remote.toml"
 fi
 cat >"$work/gslbd.toml" <<TOML
 [eal]
@@ -70,25 +93,30 @@ syn_timeout_s = 1
 closed_timeout_s = 1
 [site]
 name = "bench"
+$pips
 # Both real servers are the generator: what gslbd forwards comes back to it.
 [[real_server]]
 name = "rs1"
 address = "10.1.0.11"
 mac = "$gen_mac"
+state = "$server_state"
 [[real_server]]
 name = "rs2"
 address = "10.1.0.12"
 mac = "$gen_mac"
+state = "$server_state"
 [[group]]
 name = "g"
 method = "round_robin"
 members = ["rs1", "rs2"]
+$(cat "$work/remote.toml")
 [[service]]
 name = "bench"
 vip = "192.0.2.10"
 port = 8080
 protocol = "$proto"
 group = "g"
+$remote
 TOML
 
 testpmd="$(run testpmd dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gslbd-memif-testpmd \
@@ -96,14 +124,20 @@ testpmd="$(run testpmd dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gs
 gslbd="$(run gslbd target/release/gslbd run --config "$work/gslbd.toml")"
 
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+# What each forwarder forwarded: in proxy mode a frame crosses it twice
+# (out to the reflector, and its reply back), so both halves count.
+rate=received_mpps
+[ "$mode" = proxy ] && rate=forwarded_mpps
 echo "net_memif, $mode, $flows flows, $size-byte frames (+FCS), ${secs} s after 3 s warm-up"
-printf '%-36s %12s %12s %8s %9s %9s\n' forwarder "offered Mpps" "back Mpps" "loss %" "p50 us" "p99 us"
+printf '%-28s %12s %12s %15s %8s %9s %9s\n' forwarder "offered Mpps" "back Mpps" "forwarded Mpps" "loss %" \
+    "p50 us" "p99 us"
 for r in "dpdk-testpmd macswap|$testpmd" "gslbd, 1 data core|$gslbd"; do
     name="${r%%|*}"
     res="${r#*|}"
-    printf '%-36s %12s %12s %8s %9s %9s\n' "$name" "$(field "$res" sent_mpps)" "$(field "$res" received_mpps)" \
-        "$(field "$res" loss_pct)" "$(field "$res" p50_us)" "$(field "$res" p99_us)"
+    printf '%-28s %12s %12s %15s %8s %9s %9s\n' "$name" "$(field "$res" sent_mpps)" \
+        "$(field "$res" received_mpps)" "$(field "$res" forwarded_mpps)" "$(field "$res" loss_pct)" \
+        "$(field "$res" p50_us)" "$(field "$res" p99_us)"
 done
-awk -v a="$(field "$gslbd" received_mpps)" -v b="$(field "$testpmd" received_mpps)" \
-    'BEGIN { if (b > 0) printf "%-36s %12s %12.2f\n", "ratio gslbd / testpmd", "", a / b }'
+awk -v a="$(field "$gslbd" "$rate")" -v b="$(field "$testpmd" "$rate")" \
+    'BEGIN { if (b > 0) printf "%-28s %12s %12.2f (%s)\n", "ratio gslbd / testpmd", "", a / b, "'"$rate"'" }'
 echo "logs in $work"

@@ -111,11 +111,27 @@ pub fn check(f: &File) -> Result<(), Fail> {
         if r.name.get_ref() == &f.site.name {
             return Err((r.name.span(), "a remote site cannot have this site's own name".into()));
         }
-        if f.site_state.is_none() {
-            return Err((
-                r.name.span(),
-                "remote sites need a [site_state] section: without reports they are never reachable".into(),
-            ));
+        match (r.peer, r.assume_up) {
+            (Some(_), true) => {
+                return Err((
+                    r.name.span(),
+                    "a remote site has either a peer (its reports decide) or assume_up = true, not both".into(),
+                ))
+            }
+            (None, false) => {
+                return Err((
+                    r.name.span(),
+                    "expected `peer = \"ADDR:PORT\"` (its site-state listener) or `assume_up = true`".into(),
+                ))
+            }
+            (Some(_), false) if f.site_state.is_none() => {
+                return Err((
+                    r.name.span(),
+                    "remote sites with a peer need a [site_state] section: without reports they are never reachable"
+                        .into(),
+                ))
+            }
+            _ => {}
         }
         if let Some(mac) = &r.next_hop_mac {
             mac.get_ref().parse::<dataplane::wire::MacAddr>().map_err(|_| {

@@ -180,8 +180,14 @@ fn d_misses() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct RemoteSite {
     pub name: Spanned<String>,
-    /// Its `site_state.listen`.
-    pub peer: std::net::SocketAddr,
+    /// Its `site_state.listen`: its reports say whether it is reachable and
+    /// which of its services are up.
+    pub peer: Option<std::net::SocketAddr>,
+    /// No reports: the site and every service named for it are taken as up.
+    /// For a site that runs no site-state protocol (another vendor's VIP, a
+    /// benchmark's reflector), where something else watches it.
+    #[serde(default)]
+    pub assume_up: bool,
     /// The router on our segment towards its VIPs (MAC learned from the kernel).
     pub next_hop: Ipv4Addr,
     /// A fixed MAC for `next_hop` instead.

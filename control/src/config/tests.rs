@@ -152,6 +152,17 @@ fn remote_sites_are_checked() {
     );
     let c = parse(&ok).expect("valid");
     assert_eq!(c.file.services[0].remotes.len(), 1);
+    let unsure = ok.replace("peer = \"203.0.113.1:3011\"\n", "");
+    assert!(error(&unsure).message.contains("or `assume_up = true`"));
+    let both = ok.replace("peer = \"203.0.113.1:3011\"\n", "peer = \"203.0.113.1:3011\"\nassume_up = true\n");
+    assert!(error(&both).message.contains("not both"));
+    let fixed =
+        format!("{GOOD}{remote}").replace("peer = \"203.0.113.1:3011\"\n", "assume_up = true\n").replace(
+            "group = \"g\"\n",
+            "group = \"g\"\nremotes = [{ site = \"site2\", vip = \"203.0.113.10\" }]\n",
+        );
+    let c = parse(&fixed).expect("assume_up needs no [site_state]");
+    assert!(c.file.remote_sites[0].assume_up);
     let bad = ok.replace("site = \"site2\", vip", "site = \"site3\", vip");
     let e = error(&bad);
     assert_eq!(e.line, line_of(&bad, "site3"), "{e}");

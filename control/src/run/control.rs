@@ -20,8 +20,8 @@ use nic_config::PortStats;
 use super::cores;
 use super::devices::Devices;
 use super::state::{
-    health_snapshot, load_permille, netns, redirect_vips, service_health, update_view, wanted_neighbours,
-    with_overlay,
+    assumed_up, health_snapshot, load_permille, netns, redirect_vips, service_health, update_view,
+    wanted_neighbours, with_overlay,
 };
 use crate::admin::{Admin, Command, Reply, View};
 use crate::config::{self, Config, File};
@@ -81,7 +81,7 @@ impl Control {
         let node = match &f.site_state {
             Some(ss) => {
                 let peers: Vec<(String, std::net::SocketAddr)> =
-                    f.remote_sites.iter().map(|r| (r.name.get_ref().clone(), r.peer)).collect();
+                    f.remote_sites.iter().filter_map(|r| Some((r.name.get_ref().clone(), r.peer?))).collect();
                 let interval = Duration::from_millis(ss.interval_ms);
                 Some(kernel::in_netns(netns(f), || {
                     Node::new(ss.listen, &ss.key, &f.site.name, &peers, interval, ss.misses)
@@ -90,7 +90,7 @@ impl Control {
             }
             None => None,
         };
-        let remotes: Vec<RemoteStatus> = Vec::new();
+        let remotes = assumed_up(f);
         let inputs = Inputs { neighbours: &neighbours, health: &health_snapshot(&health), remotes: &remotes };
         let first =
             builder.build(f, dev.port.mac, &inputs).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -122,6 +122,9 @@ impl Control {
             None => None,
         };
         update_view(&view, f, &publisher.current());
+        if let Ok(mut v) = view.lock() {
+            v.remotes = remotes.clone();
+        }
         let long_ago = Instant::now() - Duration::from_secs(10);
         Ok(Control {
             path: path.to_path_buf(),
@@ -241,6 +244,7 @@ impl Control {
         };
         println!("reloaded {path}");
         self.config = c;
+        self.remotes = self.remote_status(Instant::now());
         let f = &self.config.file;
         let checks = Checks::start(f, &self.health, &self.health_tx);
         std::mem::replace(&mut self.checks, checks).stop();
@@ -276,15 +280,22 @@ impl Control {
         changed
     }
 
+    /// Every remote site's status: from its reports, or taken as up.
+    fn remote_status(&self, now: Instant) -> Vec<RemoteStatus> {
+        let mut r = self.node.as_ref().map(|n| n.status(now)).unwrap_or_default();
+        r.extend(assumed_up(&self.config.file));
+        r
+    }
+
     /// Reports in and out; true if what we know of another site changed.
     fn site_state(&mut self) -> bool {
-        let Some(node) = self.node.as_mut() else { return false };
         let now = Instant::now();
+        let Some(polled) = self.node.as_mut().map(|n| n.poll(now)) else { return false };
         let mut changed = false;
-        if node.poll(now) {
+        if polled {
             let before: HashMap<String, bool> =
                 self.remotes.iter().map(|r| (r.name.clone(), r.reachable)).collect();
-            self.remotes = node.status(now);
+            self.remotes = self.remote_status(now);
             for r in &self.remotes {
                 if before.get(&r.name) != Some(&r.reachable) {
                     println!(
@@ -297,8 +308,10 @@ impl Control {
             self.redirects.update(&self.remotes);
             changed = true;
         }
+        let remotes = self.remote_status(now);
+        let Some(node) = self.node.as_mut() else { return changed };
         if let Ok(mut v) = self.view.lock() {
-            v.remotes = node.status(now);
+            v.remotes = remotes;
             v.refused_unknown = node.refused_unknown.clone();
         }
         let services = service_health(&self.publisher.current());

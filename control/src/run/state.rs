@@ -14,7 +14,39 @@ use crate::config::{self, File};
 use crate::health::{HealthTable, ServerHealth};
 use crate::kernel;
 use crate::redirect;
+use crate::sitestate::node::RemoteStatus;
 use crate::snapshot::Builder;
+
+/// Remote sites configured `assume_up`: reachable, idle, and healthy for
+/// every service that names them, as if they had just reported so.
+pub(super) fn assumed_up(f: &File) -> Vec<RemoteStatus> {
+    f.remote_sites
+        .iter()
+        .filter(|r| r.assume_up)
+        .map(|r| {
+            let site = r.name.get_ref();
+            let services = f
+                .services
+                .iter()
+                .flat_map(|s| {
+                    s.remotes
+                        .iter()
+                        .filter(|t| t.site.get_ref() == site)
+                        .map(move |t| (t.service.clone().unwrap_or_else(|| s.name.clone()), true))
+                })
+                .collect();
+            RemoteStatus {
+                name: site.clone(),
+                reachable: true,
+                age: None,
+                load_permille: 0,
+                services,
+                accepted: 0,
+                refused: HashMap::new(),
+            }
+        })
+        .collect()
+}
 
 pub(super) fn own_addresses(f: &File) -> Vec<(Ipv4Addr, u8)> {
     f.kernel.iter().flat_map(|k| &k.addresses).filter_map(|a| config::cidr(a.get_ref()).ok()).collect()
@@ -140,4 +172,77 @@ pub(super) fn redirect_vips(plans: &[redirect::Plan]) -> Vec<Ipv4Addr> {
 pub(super) fn wanted_neighbours(f: &File, table: &kernel::Neighbours) -> HashMap<Ipv4Addr, MacAddr> {
     let all = table.read();
     Builder::next_hops(f).into_iter().filter_map(|a| all.get(&a).map(|m| (a, *m))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::snapshot::Inputs;
+
+    const SITE: &str = r#"
+[eal]
+lcores = "0-1"
+file_prefix = "t"
+vdevs = ["net_memif0"]
+[port]
+device = "net_memif0"
+[site]
+name = "here"
+pips = ["192.0.2.200"]
+[[real_server]]
+name = "a"
+address = "10.1.0.11"
+mac = "02:00:00:00:00:11"
+state = "down"
+[[group]]
+name = "g"
+method = "round_robin"
+members = ["a"]
+[[remote_site]]
+name = "there"
+assume_up = true
+next_hop = "10.1.0.254"
+next_hop_mac = "02:00:00:00:00:fe"
+[[service]]
+name = "pop"
+vip = "192.0.2.10"
+port = 110
+protocol = "tcp"
+group = "g"
+remotes = [{ site = "there", vip = "198.51.100.10", service = "pop3" }]
+[[service]]
+name = "web"
+vip = "192.0.2.10"
+port = 80
+protocol = "tcp"
+group = "g"
+"#;
+
+    #[test]
+    fn a_site_assumed_up_takes_proxied_connections_without_reports() {
+        let c = Config::parse(Path::new("t.toml"), SITE).expect("valid");
+        let remotes = assumed_up(&c.file);
+        assert_eq!(remotes.len(), 1);
+        let r = &remotes[0];
+        assert!(r.reachable);
+        // Healthy under the name the remote site gives the service, and
+        // nothing is claimed for services that do not name it.
+        assert_eq!(r.services.get("pop3"), Some(&true));
+        assert_eq!(r.services.len(), 1);
+
+        let inputs = Inputs { neighbours: &HashMap::new(), health: &HashMap::new(), remotes: &remotes };
+        let snap = Builder::default().build(&c.file, MacAddr([2, 0, 0, 0, 0, 1]), &inputs).expect("snapshot");
+        let pop = snap.services.iter().find(|s| s.name == "pop").expect("pop");
+        assert!(pop.remotes[0].healthy, "the proxy target is usable at once");
+        assert_eq!(snap.sites[0].next_hop, MacAddr([2, 0, 0, 0, 0, 0xfe]));
+        assert!(snap.sites[0].reachable);
+
+        let with_peer = SITE.replace("assume_up = true", "peer = \"10.1.0.254:3011\"")
+            + "[site_state]\nlisten = \"10.1.0.1:3011\"\nkey = \"k\"\n";
+        let none = assumed_up(&Config::parse(Path::new("t.toml"), &with_peer).expect("valid").file);
+        assert!(none.is_empty(), "a site with a peer waits for its reports");
+    }
 }

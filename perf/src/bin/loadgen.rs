@@ -13,6 +13,13 @@
 //!   robin: the steady forwarding rate of a full flow table.
 //! - `syn`: a TCP SYN from a client endpoint never seen before, every
 //!   packet: the new-connection rate.
+//! - `proxy`: the `udp` flows, and the generator also plays the remote
+//!   site: a frame that comes back addressed to anyone but a client (the
+//!   appliance's proxied copy, remote VIP ← PIP:port) is reflected, source
+//!   and destination swapped, as the remote VIP's reply, and the appliance
+//!   must translate that back to the client. Every flow's packet is then
+//!   forwarded twice, once each way; a MAC-swap forwarder also forwards it
+//!   twice (there and, reflected, back), so the two stay comparable.
 //!
 //! Frames are built in place in the mbufs from one template (copy, patch
 //! the client endpoint and the IPv4 checksum): the generator must outrun
@@ -31,6 +38,7 @@ use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig};
 enum Mode {
     Udp,
     Syn,
+    Proxy,
 }
 
 #[derive(Parser)]
@@ -68,6 +76,15 @@ struct Args {
     /// mbufs in the generator's pool.
     #[arg(long, default_value_t = 65535)]
     mbufs: u32,
+    /// `proxy` mode: new frames in flight at most (sent, not yet back at a
+    /// client). Without a window new traffic fills the rings and the
+    /// reflected replies, which need room on the same rings, are the ones
+    /// that get refused.
+    #[arg(long, default_value_t = 2048)]
+    window: u64,
+    /// Receive bursts taken before sending anything new.
+    #[arg(long, default_value_t = 4)]
+    drain: u32,
 }
 
 const ETH: usize = 14;
@@ -79,10 +96,35 @@ const L4: usize = ETH + 20;
 const UDP_STAMP: usize = L4 + 8;
 
 /// Client endpoint `i`: 100.64.0.0/10 by 16 ports each (flow order is the
-/// caller's).
+/// caller's). Nothing else the generator sees lives in that prefix.
 fn client(i: u32) -> (Ipv4Addr, u16) {
     let i = i & 0x03ff_ffff;
     (Ipv4Addr::from(0x6440_0000 | (i >> 4)), 1024 + (i & 15) as u16 * 4001)
+}
+
+/// Whether a received frame is on its way to a client (else, in `proxy`
+/// mode, it is for the remote site to answer).
+#[inline]
+fn to_client(f: &[u8]) -> bool {
+    f.len() >= IP + 20
+        && u32::from_be_bytes([f[IP + 16], f[IP + 17], f[IP + 18], f[IP + 19]]) >> 22 == 0x6440_0000 >> 22
+}
+
+/// Turns a forwarded UDP frame into the reply its destination would send:
+/// addresses and ports swapped, which changes neither checksum (both are
+/// sums over the same words). False if it is not a UDP/IPv4 frame.
+#[inline]
+fn reflect(f: &mut [u8], src_mac: MacAddr, dst_mac: MacAddr) -> bool {
+    if f.len() < L4 + 8 || f[12..14] != [0x08, 0x00] || f[IP] != 0x45 || f[IP + 9] != 17 {
+        return false;
+    }
+    f[0..6].copy_from_slice(&dst_mac.0);
+    f[6..12].copy_from_slice(&src_mac.0);
+    let (a, b) = f[IP + 12..IP + 20].split_at_mut(4);
+    a.swap_with_slice(b);
+    let (a, b) = f[L4..L4 + 4].split_at_mut(2);
+    a.swap_with_slice(b);
+    true
 }
 
 struct Template {
@@ -131,7 +173,7 @@ fn fill(t: &Template, mode: Mode, buf: &mut [u8], i: u32, now: u64, seq: u64) ->
     f[IP + 10..IP + 12].copy_from_slice(&checksum::finish(sum).to_be_bytes());
     f[L4..L4 + 2].copy_from_slice(&sport.to_be_bytes());
     match mode {
-        Mode::Udp => {
+        Mode::Udp | Mode::Proxy => {
             f[UDP_STAMP..UDP_STAMP + 8].copy_from_slice(&now.to_le_bytes());
             f[UDP_STAMP + 8..UDP_STAMP + 16].copy_from_slice(&seq.to_le_bytes());
         }
@@ -155,11 +197,17 @@ fn stamp(mode: Mode, f: &[u8]) -> Option<u64> {
         return None;
     }
     let at = match (mode, f[IP + 9]) {
-        (Mode::Udp, 17) => UDP_STAMP,
+        (Mode::Udp | Mode::Proxy, 17) => UDP_STAMP,
         (Mode::Syn, 6) => L4 + 4,
         _ => return None,
     };
     f.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+}
+
+/// The sequence number a stamped UDP frame carries (see `fill`).
+#[inline]
+fn sequence(f: &[u8]) -> u64 {
+    f.get(UDP_STAMP + 8..UDP_STAMP + 16).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
 }
 
 /// Latency in 10 ns buckets up to 1 ms, and a count of the rest.
@@ -225,6 +273,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut rx = Burst::new();
     let mut tx = Burst::new();
+    let mut done = Burst::new();
+    let mut replies = Burst::new();
+    let mut reflected = 0u64;
+    // The window counts by sequence number: frames sent after the newest
+    // one back. A lost frame then does not hold a place in it for good (a
+    // single-core forwarder keeps order); if nothing at all comes back for
+    // 100 µs the window opens anyway.
+    let (mut newest_back, mut back_at) = (0u64, tsc());
+    let stall = hz / 10_000;
     let mut hist = Histogram::new();
     let (mut sent, mut received, mut tx_full) = (0u64, 0u64, 0u64);
     let (mut flow, mut seq) = (0u32, 0u64);
@@ -237,21 +294,54 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut last_report = Instant::now();
     let (mut report_sent, mut report_received) = (0u64, 0u64);
     loop {
-        // memif's client posts its receive buffers inside rx_burst: poll
-        // first, always.
-        q.rx_burst(&mut rx);
-        let now = tsc();
-        for m in rx.iter() {
-            if let Some(t0) = stamp(a.mode, m.data()) {
+        // Take everything waiting (up to a few bursts) before sending more:
+        // a forwarder that cannot hand its frames back refuses them, and in
+        // `proxy` mode twice as much comes back as was sent.
+        let mut now = tsc();
+        for _ in 0..a.drain {
+            // memif's client posts its receive buffers inside rx_burst: poll
+            // first, always.
+            q.rx_burst(&mut rx);
+            let got = rx.len();
+            now = tsc();
+            for mut m in rx.drain(..) {
+                if a.mode == Mode::Proxy && !to_client(m.data()) && reflect(m.room(), port.mac, a.dst_mac) {
+                    replies.push(m);
+                    continue;
+                }
+                if let Some(t0) = stamp(a.mode, m.data()) {
+                    if a.mode == Mode::Proxy {
+                        newest_back = newest_back.max(sequence(m.data()) + 1);
+                    }
+                    back_at = now;
+                    if measuring {
+                        received += 1;
+                        hist.add(now.saturating_sub(t0) * 1_000_000_000 / hz);
+                    }
+                }
+                done.push(m);
+            }
+            q.free(&mut done);
+            if !replies.is_empty() {
+                // Replies go out before new traffic: the remote site answers
+                // whatever reached it.
+                let n = replies.len() as u64;
+                let lost = q.tx_burst(&mut replies) as u64;
                 if measuring {
-                    received += 1;
-                    hist.add(now.saturating_sub(t0) * 1_000_000_000 / hz);
+                    reflected += n - lost;
+                    tx_full += lost;
                 }
             }
+            if got < BURST {
+                break;
+            }
         }
-        q.free(&mut rx);
 
-        if now >= next_tx {
+        let open = a.mode != Mode::Proxy || seq - newest_back < a.window || now - back_at > stall;
+        if open && now >= next_tx {
+            if seq - newest_back >= a.window {
+                back_at = now; // opened by the stall: the next wait starts now
+            }
             next_tx = if gap > 0 { next_tx.max(now.saturating_sub(gap * 4)) + gap } else { now };
             while tx.len() < BURST {
                 let Some(mut m) = port.alloc() else { break };
@@ -260,7 +350,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 tx.push(m);
                 seq += 1;
                 flow = match a.mode {
-                    Mode::Udp => (flow + 1) % a.flows.max(1),
+                    Mode::Udp | Mode::Proxy => (flow + 1) % a.flows.max(1),
                     Mode::Syn => flow.wrapping_add(1),
                 };
             }
@@ -295,20 +385,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let drain = Instant::now() + Duration::from_millis(200);
     while Instant::now() < drain {
         q.rx_burst(&mut rx);
-        received += rx.iter().filter(|m| stamp(a.mode, m.data()).is_some()).count() as u64;
+        received += rx
+            .iter()
+            .filter(|m| stamp(a.mode, m.data()).is_some() && (a.mode != Mode::Proxy || to_client(m.data())))
+            .count() as u64;
         q.free(&mut rx);
     }
     let secs = a.seconds as f64;
     let loss = if sent > 0 { 100.0 * sent.saturating_sub(received) as f64 / sent as f64 } else { 0.0 };
     let us = |v: Option<u64>| v.map_or("-".to_string(), |ns| format!("{:.1}", ns as f64 / 1e3));
     println!(
-        "result mode={:?} flows={} size={} sent_mpps={:.3} received_mpps={:.3} loss_pct={:.2} tx_full={} \
-         p50_us={} p99_us={} max_us={:.1}",
+        "result mode={:?} flows={} size={} sent_mpps={:.3} received_mpps={:.3} reflected_mpps={:.3} \
+         forwarded_mpps={:.3} loss_pct={:.2} tx_full={} p50_us={} p99_us={} max_us={:.1}",
         a.mode,
         a.flows,
         t.frame.len(),
         sent as f64 / secs / 1e6,
         received as f64 / secs / 1e6,
+        reflected as f64 / secs / 1e6,
+        (received + reflected) as f64 / secs / 1e6,
         loss,
         tx_full,
         us(hist.quantile(0.5)),
@@ -318,4 +413,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(port);
     drop(eal);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(mode: &str) -> Args {
+        Args::parse_from(["loadgen", "--vdev", "net_null0", "--dst-mac", "02:00:00:00:00:02", "--mode", mode])
+    }
+
+    #[test]
+    fn a_reflected_frame_is_the_reply_with_valid_checksums() {
+        let a = args("proxy");
+        let t = template(&a, MacAddr([2, 0, 0, 0, 0, 1]));
+        let mut f = vec![0u8; 128];
+        let n = fill(&t, Mode::Proxy, &mut f, 77, 1234, 5);
+        let sent = f[..n].to_vec();
+        assert!(!to_client(&sent), "a client's frame is addressed to the VIP");
+        assert!(reflect(&mut f[..n], MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 9])));
+        let back = &f[..n];
+        assert!(to_client(back), "the reply goes to the client");
+        assert_eq!(back[IP + 12..IP + 16], sent[IP + 16..IP + 20]);
+        assert_eq!(back[IP + 16..IP + 20], sent[IP + 12..IP + 16]);
+        assert_eq!(back[L4..L4 + 2], sent[L4 + 2..L4 + 4]);
+        assert_eq!(back[L4 + 2..L4 + 4], sent[L4..L4 + 2]);
+        assert_eq!(back[0..6], [2, 0, 0, 0, 0, 9]);
+        assert_eq!(checksum::finish(checksum::sum(&back[IP..IP + 20])), 0, "IPv4 header checksum");
+        assert_eq!(stamp(Mode::Proxy, back), Some(1234));
+        assert_eq!(sequence(back), 5);
+    }
+
+    #[test]
+    fn only_udp_is_reflected() {
+        let a = args("syn");
+        let t = template(&a, MacAddr([2, 0, 0, 0, 0, 1]));
+        let mut f = vec![0u8; 128];
+        let n = fill(&t, Mode::Syn, &mut f, 1, 1, 1);
+        let before = f[..n].to_vec();
+        assert!(!reflect(&mut f[..n], MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 9])));
+        assert_eq!(f[..n], before[..], "left untouched");
+    }
 }
