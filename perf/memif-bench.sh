@@ -28,9 +28,10 @@ gen_mac=02:67:65:6e:00:01
 fwd_mac=02:67:73:6d:00:01
 fwd_vdev="net_memif0,role=server,socket=$sock,socket-abstract=no,mac=$fwd_mac"
 gen_vdev="net_memif0,role=client,socket=$sock,socket-abstract=no,mac=$gen_mac"
+read -ra extra <<<"${LOADGEN_ARGS:-}"
 gen() {
     target/release/loadgen --vdev "$gen_vdev" --lcores 0 --mode "$mode" --flows "$flows" --size "$size" \
-        --seconds "$secs" --warmup 3 ${LOADGEN_ARGS:-} --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" |
+        --seconds "$secs" --warmup 3 "${extra[@]}" --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" |
         grep '^result' || echo "result (no output: see $work/loadgen-$1.log)"
 }
 # One forwarder at a time: start it, let the memif server listen, run the
