@@ -46,6 +46,20 @@ impl BenchPort {
         }
     }
 
+    /// Another port replaying the same frames.
+    pub fn clone_frames(&self) -> BenchPort {
+        BenchPort {
+            frames: self.frames.clone(),
+            next: 0,
+            pool: (0..4 * BURST).map(|_| MemBuf::new()).collect(),
+            sent: 0,
+            sent_bytes: 0,
+            freed: 0,
+            budget: 0,
+            ..*self
+        }
+    }
+
     pub fn rewind(&mut self) {
         self.next = 0;
     }

@@ -1,6 +1,10 @@
-//! Data-path benchmark: one core, in memory, established local-SLB traffic,
+//! Data-path benchmark: in memory, established local-SLB traffic,
 //! established proxy-IP traffic both ways, and new connections, each beside a
-//! baseline that only swaps MAC addresses on the very same frames.
+//! baseline that only swaps MAC addresses on the very same frames. One data
+//! core by default; with `--cores N` the established scenarios run N cores
+//! at once, each with its own table, port and share of the flows (and of the
+//! PIP ports), as the appliance's cores do: the aggregate rate shows how the
+//! data path scales when nothing is shared.
 //!
 //! Run with `cargo run --release -p gslbd-perf --bin dataplane-bench`.
 
@@ -13,7 +17,7 @@ use bench_port::BenchPort;
 use clap::Parser;
 use dataplane::lab::frames::tcp;
 use dataplane::lab::seed::{self, CLIENT_MAC, POP3, SITE1, SITE2};
-use dataplane::pipeline::{Action, Core, CoreConfig};
+use dataplane::pipeline::{client_owner, Action, Core, CoreConfig};
 use dataplane::port::{Burst, PacketBuf, Port};
 use dataplane::snapshot::{Health, Member, Method, Publisher, RealServer, Snapshot};
 use dataplane::wire::tcp::flags::{ACK, SYN};
@@ -36,6 +40,9 @@ struct Args {
     /// Run only the scenarios whose name contains this (local, proxy, new).
     #[arg(long, default_value = "")]
     only: String,
+    /// Data cores (threads) for the established scenarios.
+    #[arg(long, default_value_t = 1)]
+    cores: u32,
 }
 
 /// Site 1 with 16 real servers and enough PIPs for every proxied flow.
@@ -56,9 +63,9 @@ fn snapshot(flows: u32) -> Snapshot {
     s
 }
 
-fn core(snap: &Snapshot, capacity: u32) -> Core {
-    Core::with_port_share(CoreConfig { flow_capacity: capacity, ..CoreConfig::default() }, snap, 0)
-        .expect("flow table memory")
+fn core(snap: &Snapshot, capacity: u32, id: u32, cores: u32) -> Core {
+    let config = CoreConfig { id, cores, flow_capacity: capacity, ..CoreConfig::default() };
+    Core::with_port_share(config, snap, 0).expect("flow table memory")
 }
 
 /// Runs `frame` through `core` and returns what left.
@@ -71,11 +78,11 @@ fn through(core: &mut Core, snap: &Snapshot, frame: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Opens `flows` connections (handshake through the core); returns for each
+/// Opens connections `flows` (handshake through the core); returns for each
 /// flow the frame a client sends and the frame its server (or remote site) replies with.
-fn establish(core: &mut Core, snap: &Snapshot, flows: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn establish(core: &mut Core, snap: &Snapshot, flows: impl Iterator<Item = u32>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let vip = SITE1.vip_port(POP3);
-    (0..flows)
+    flows
         .map(|i| {
             let c = client_addr(i);
             let out = through(core, snap, &tcp(CLIENT_MAC, SITE1.mac, c, vip, SYN, 1, 0, b""));
@@ -91,8 +98,8 @@ fn establish(core: &mut Core, snap: &Snapshot, flows: u32) -> Vec<(Vec<u8>, Vec<
 }
 
 /// Polls until the port has handed out its budget; returns the elapsed time.
-fn drive<P: Port>(worker: &mut Worker<P>, port_budget: impl Fn(&mut P, u64), packets: u64) -> Duration {
-    port_budget(&mut worker.port, packets);
+fn drive(worker: &mut Worker<BenchPort>, packets: u64) -> Duration {
+    worker.port.budget = packets;
     let start = Instant::now();
     loop {
         let now = start.elapsed().as_millis() as u64;
@@ -147,21 +154,78 @@ fn report(rows: &[Row]) {
     }
 }
 
-/// Times gslbd and the baseline on the same frames, alternating, best of `rounds`.
-fn established(name: &'static str, snap: Snapshot, frames: Vec<Vec<u8>>, core: Core, args: &Args) -> Row {
+/// Times gslbd and the baseline on the same frames, alternating, best of
+/// `rounds`. Each core replays its own frames on its own thread; the time
+/// is from a common start until the last core is done.
+fn established(name: &'static str, snap: Snapshot, cores: Vec<(Core, Vec<Vec<u8>>)>, args: &Args) -> Row {
     let publisher = Publisher::new(snap);
-    let mut worker = Worker::new(core, BenchPort::new(&frames), publisher.subscribe());
-    let mut base = BenchPort::new(&frames);
+    let n = cores.len() as u64;
+    let per_core = args.packets / n;
+    let mut workers: Vec<Worker<BenchPort>> = cores
+        .into_iter()
+        .map(|(core, frames)| Worker::new(core, BenchPort::new(&frames), publisher.subscribe()))
+        .collect();
+    let mut bases: Vec<BenchPort> = workers.iter().map(|w| w.port.clone_frames()).collect();
     let (mut best, mut best_base) = (Duration::MAX, Duration::MAX);
     for _ in 0..args.rounds {
-        worker.port.rewind();
-        best = best.min(drive(&mut worker, |p, n| p.budget = n, args.packets));
-        base.rewind();
-        best_base = best_base.min(macswap(&mut base, args.packets));
+        best = best.min(parallel(
+            &mut workers,
+            |w| {
+                w.port.rewind();
+                w.port.budget = per_core;
+            },
+            |w| {
+                drive(w, per_core);
+            },
+        ));
+        best_base = best_base.min(parallel(
+            &mut bases,
+            |p| p.rewind(),
+            |p| {
+                macswap(p, per_core);
+            },
+        ));
     }
-    let lost = worker.port.freed;
-    assert_eq!(lost, 0, "{name}: {lost} packets dropped: {:?}", worker.core.counters.nonzero());
-    Row { name, gslbd: best, baseline: best_base, packets: args.packets }
+    for w in &workers {
+        let lost = w.port.freed;
+        assert_eq!(lost, 0, "{name}: {lost} packets dropped: {:?}", w.core.counters.nonzero());
+    }
+    if n > 1 {
+        // Every packet, replies to PIPs included, met its flow on the core
+        // it arrived at: nothing went through a hand-off ring.
+        let crossed: u64 = workers
+            .iter()
+            .flat_map(|w| w.core.counters.nonzero())
+            .filter(|(k, _)| *k == "handed_off")
+            .map(|(_, v)| v)
+            .sum();
+        println!("{name}: {crossed} packets handed between cores");
+    }
+    Row { name, gslbd: best, baseline: best_base, packets: per_core * n }
+}
+
+/// Runs `run` on every item at once, one thread each, after `prepare`;
+/// returns the time from their common start until the last one is done.
+fn parallel<T: Send>(items: &mut [T], prepare: impl Fn(&mut T), run: impl Fn(&mut T) + Sync) -> Duration {
+    items.iter_mut().for_each(&prepare);
+    if items.len() == 1 {
+        let start = Instant::now();
+        run(&mut items[0]);
+        return start.elapsed();
+    }
+    let barrier = std::sync::Barrier::new(items.len() + 1);
+    std::thread::scope(|s| {
+        for item in items.iter_mut() {
+            let (barrier, run) = (&barrier, &run);
+            s.spawn(move || {
+                barrier.wait();
+                run(item);
+            });
+        }
+        barrier.wait();
+        Instant::now()
+    })
+    .elapsed()
 }
 
 fn main() {
@@ -170,10 +234,42 @@ fn main() {
     let order = random_order(n);
     let mut rows = Vec::new();
 
+    let cores = args.cores.max(1);
+    // Each core's table holds its share of the flows at under 90 % load.
+    let capacity = (n + n / 8) / cores + 1024;
+    // Flows are opened in ascending order and visited in random order, so
+    // table entries are not visited in the order they were laid out.
+    let build = |snap: &Snapshot, frame: &dyn Fn(usize, &(Vec<u8>, Vec<u8>)) -> Vec<u8>| {
+        (0..cores)
+            .map(|id| {
+                let mut c = core(snap, capacity, id, cores);
+                // The flows this core owns by the appliance's rule, in
+                // ascending order; `slot[i]` is flow i's place among them.
+                let mine = |i: &u32| {
+                    let c = client_addr(*i);
+                    client_owner(u32::from(*c.ip()), c.port(), cores) == id
+                };
+                let owned: Vec<u32> = (0..n).filter(mine).collect();
+                let mut slot = vec![usize::MAX; n as usize];
+                owned.iter().enumerate().for_each(|(k, &i)| slot[i as usize] = k);
+                let pairs = establish(&mut c, snap, owned.iter().copied());
+                let frames: Vec<Vec<u8>> = order
+                    .iter()
+                    .filter(|i| mine(i))
+                    .enumerate()
+                    .map(|(k, &i)| frame(k, &pairs[slot[i as usize]]))
+                    .collect();
+                (c, frames)
+            })
+            .collect::<Vec<_>>()
+    };
+    if cores > 1 {
+        println!("{cores} data cores, one thread each, each with 1/{cores} of the flows and of the packets");
+    }
+
     if "local".contains(args.only.as_str()) {
         let snap = snapshot(n).build().expect("snapshot");
-        let mut c = core(&snap, n + n / 8);
-        let pairs = establish(&mut c, &snap, n);
+        let built = build(&snap, &|_, p| p.0.clone());
         let huge = std::fs::read_to_string("/proc/self/smaps_rollup")
             .ok()
             .and_then(|s| {
@@ -183,27 +279,21 @@ fn main() {
             })
             .unwrap_or_default();
         println!("transparent huge pages in use: {huge} kB");
+        let flows: u32 = built.iter().map(|(c, _)| c.flows.len()).sum();
         println!(
             "{} flows, {} bytes of table per flow, {} packets per run",
-            c.flows.len(),
-            c.flows.bytes_per_flow(),
+            flows,
+            built[0].0.flows.bytes_per_flow(),
             args.packets
         );
-        let frames: Vec<Vec<u8>> = order.iter().map(|&i| pairs[i as usize].0.clone()).collect();
-        rows.push(established("established local SLB (client->VIP)", snap.clone(), frames, c, &args));
+        rows.push(established("established local SLB (client->VIP)", snap, built, &args));
     }
     if "proxy".contains(args.only.as_str()) {
         let mut snap = snapshot(n);
         snap.real_servers.iter_mut().for_each(|r| r.health = Health::Down);
         let snap = snap.build().expect("snapshot");
-        let mut c = core(&snap, n + n / 8);
-        let pairs = establish(&mut c, &snap, n);
-        let frames: Vec<Vec<u8>> = order
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| if k % 2 == 0 { pairs[i as usize].0.clone() } else { pairs[i as usize].1.clone() })
-            .collect();
-        rows.push(established("established proxy-IP (both ways)", snap, frames, c, &args));
+        let built = build(&snap, &|k, p| if k % 2 == 0 { p.0.clone() } else { p.1.clone() });
+        rows.push(established("established proxy-IP (both ways)", snap, built, &args));
     }
     if "new".contains(args.only.as_str()) {
         // New connections: each run needs an empty table, so it is rebuilt per round.
@@ -218,8 +308,8 @@ fn main() {
         let (mut best, mut best_base) = (Duration::MAX, Duration::MAX);
         for _ in 0..args.rounds {
             let mut worker =
-                Worker::new(core(&snap, n + n / 8), BenchPort::new(&syns), publisher.subscribe());
-            best = best.min(drive(&mut worker, |p, k| p.budget = k, u64::from(n)));
+                Worker::new(core(&snap, n + n / 8, 0, 1), BenchPort::new(&syns), publisher.subscribe());
+            best = best.min(drive(&mut worker, u64::from(n)));
             assert_eq!(worker.core.flows.len(), n, "{:?}", worker.core.counters.nonzero());
             base.rewind();
             best_base = best_base.min(macswap(&mut base, u64::from(n)));

@@ -259,8 +259,7 @@ impl Core {
             Some(AddrKind::Vip) => (t.src, t.sport),
             _ => (t.dst, t.dport),
         };
-        let h = crate::hash::mum(u64::from(client.0) << 16 | u64::from(client.1), 0x9e37_79b9_7f4a_7c15);
-        ((h >> 32) as u32) % n
+        client_owner(client.0, client.1, n)
     }
 
     /// Second stage: finds the packet's likely flow by signature alone (its
@@ -461,4 +460,13 @@ impl From<UdpError> for DropReason {
             UdpError::BadLength => DropReason::UdpBadLength,
         }
     }
+}
+
+/// Of `cores` data cores, the one that owns connections from client endpoint
+/// `addr:port` (`addr` as a host-order integer): `Core::owner`'s rule for
+/// everything but PIP replies.
+#[inline]
+pub fn client_owner(addr: u32, port: u16, cores: u32) -> u32 {
+    let h = crate::hash::mum(u64::from(addr) << 16 | u64::from(port), 0x9e37_79b9_7f4a_7c15);
+    ((h >> 32) as u32) % cores.max(1)
 }
