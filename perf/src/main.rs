@@ -78,9 +78,12 @@ fn through(core: &mut Core, snap: &Snapshot, frame: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A client's frame and the reply to it.
+type Pair = (Vec<u8>, Vec<u8>);
+
 /// Opens connections `flows` (handshake through the core); returns for each
 /// flow the frame a client sends and the frame its server (or remote site) replies with.
-fn establish(core: &mut Core, snap: &Snapshot, flows: impl Iterator<Item = u32>) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn establish(core: &mut Core, snap: &Snapshot, flows: impl Iterator<Item = u32>) -> Vec<Pair> {
     let vip = SITE1.vip_port(POP3);
     flows
         .map(|i| {
@@ -239,7 +242,7 @@ fn main() {
     let capacity = (n + n / 8) / cores + 1024;
     // Flows are opened in ascending order and visited in random order, so
     // table entries are not visited in the order they were laid out.
-    let build = |snap: &Snapshot, frame: &dyn Fn(usize, &(Vec<u8>, Vec<u8>)) -> Vec<u8>| {
+    let build = |snap: &Snapshot, frame: &dyn Fn(usize, &Pair) -> Vec<u8>| {
         (0..cores)
             .map(|id| {
                 let mut c = core(snap, capacity, id, cores);
