@@ -31,6 +31,22 @@ pub fn sum(data: &[u8]) -> u32 {
     u32::from(fold64(acc))
 }
 
+/// Whether a 20-byte IPv4 header (no options, as nearly every packet's is)
+/// sums to ones-complement zero: three loads instead of the general loop,
+/// which took 60 instructions a packet (callgrind). Words are summed in
+/// native byte order: the sum of byte-swapped words is the byte-swapped sum
+/// (RFC 1071, 2.B), and all-ones, the one value compared with, is the same
+/// in either order.
+#[inline(always)]
+pub fn header20_ok(h: &[u8; 20]) -> bool {
+    let (a, rest) = h.split_first_chunk::<8>().map_or(([0; 8], &h[..]), |(a, r)| (*a, r));
+    let (b, rest) = rest.split_first_chunk::<8>().map_or(([0; 8], rest), |(b, r)| (*b, r));
+    let c = rest.first_chunk::<4>().copied().unwrap_or([0; 4]);
+    let (a, b, c) = (u64::from_ne_bytes(a), u64::from_ne_bytes(b), u64::from(u32::from_ne_bytes(c)));
+    let acc = (a >> 32) + (a & 0xFFFF_FFFF) + (b >> 32) + (b & 0xFFFF_FFFF) + c;
+    fold64(acc) == 0xFFFF
+}
+
 #[inline]
 fn fold64(mut acc: u64) -> u16 {
     acc = (acc & 0xFFFF_FFFF) + (acc >> 32);
@@ -325,6 +341,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_20_byte_check_agrees_with_the_general_one(mut h in any::<[u8; 20]>(), fix in any::<bool>()) {
+            if fix {
+                // Most headers the data path sees are valid: make this one so.
+                h[10..12].fill(0);
+                let c = data(&h);
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            prop_assert_eq!(header20_ok(&h), data(&h) == 0);
+            prop_assert_eq!(header20_ok(&h), reference_sum(&h) == 0xFFFF);
+        }
+
         #[test]
         fn sum_matches_reference(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             prop_assert_eq!(sum(&bytes) as u16, reference_sum(&bytes));

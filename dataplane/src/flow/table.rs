@@ -27,6 +27,28 @@ const EMPTY: u64 = 0;
 #[derive(Copy, Clone, bytemuck::Zeroable)]
 struct Bucket([u64; WAYS]);
 
+impl Bucket {
+    /// The first slot whose signature (the word's high half) is `sig`, by
+    /// four SSE2 compares of the whole line instead of eight scalar ones: the
+    /// search was a ninth of a packet's instructions (callgrind).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn first_sig(&self, sig: u32) -> Option<usize> {
+        use std::arch::x86_64::*;
+        let p = self.0.as_ptr().cast::<__m128i>();
+        // SAFETY: SSE2 is part of x86-64; `p` points at 64 bytes aligned to
+        // 64 (the bucket), read as four aligned 16-byte vectors.
+        let lanes = unsafe {
+            let s = _mm_set1_epi32(sig as i32);
+            let m = |i: usize| _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p.add(i)), s)));
+            m(0) | m(1) << 4 | m(2) << 8 | m(3) << 12
+        };
+        // Bit 2k+1 is slot k's high half (little endian).
+        let hits = lanes as u32 & 0xAAAA;
+        (hits != 0).then(|| hits.trailing_zeros() as usize / 2)
+    }
+}
+
 /// Which way a packet travels relative to the client's first packet.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Dir {
@@ -199,12 +221,18 @@ impl FlowTable {
         found.map(|(idx, dir)| Hit { idx, dir })
     }
 
+    /// The first slot of `bucket` whose signature is `sig`.
     #[inline]
     fn sig_in(&self, bucket: usize, sig: u32) -> Option<(u32, Dir)> {
-        let b = &self.buckets[bucket].0;
+        let b = &self.buckets[bucket];
+        // An empty slot is all zeroes, so only a zero signature can match
+        // one; that one case in 2^32 takes the slot-by-slot path.
+        #[cfg(target_arch = "x86_64")]
+        if sig != 0 {
+            return b.first_sig(sig).map(|slot| slot_entry(b.0[slot]));
+        }
         let mut found = None;
-        // No early exit: a fixed eight compares vectorise and never mispredict.
-        for &word in b.iter().rev() {
+        for &word in b.0.iter().rev() {
             if word != EMPTY && (word >> 32) as u32 == sig {
                 found = Some(word);
             }
@@ -452,6 +480,32 @@ mod tests {
     use super::*;
     use crate::flow::Tuple;
     use std::net::Ipv4Addr;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_vector_signature_search_finds_what_a_scan_finds() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..100_000 {
+            // Few distinct signatures, so matches, repeats and misses are all common;
+            // the low half sometimes equals the signature too, which must not match.
+            let sig = 1 + (next() % 3) as u32;
+            let mut b = Bucket([EMPTY; WAYS]);
+            for w in b.0.iter_mut() {
+                let r = next();
+                if r % 4 != 0 {
+                    *w = u64::from(1 + (r >> 8) as u32 % 3) << 32 | u64::from((r >> 40) as u32 % 4);
+                }
+            }
+            let scan = b.0.iter().position(|&w| w != EMPTY && (w >> 32) as u32 == sig);
+            assert_eq!(b.first_sig(sig), scan, "{sig:#x} in {:x?}", b.0);
+        }
+    }
 
     fn flow(i: u32) -> Flow {
         let client = Ipv4Addr::from(0x0a00_0000 + i);

@@ -39,7 +39,7 @@ pub struct Offsets {
 
 /// Rewrites a TCP or UDP packet of `flow` travelling in `dir`. The caller has
 /// checked the headers are whole (the packet was parsed).
-#[inline]
+#[inline(always)]
 pub fn rewrite(frame: &mut [u8], at: Offsets, flow: &Flow, dir: Dir) {
     let (to, ip_delta, l4_delta) = match dir {
         Dir::Forward => (flow.xlat, flow.fwd_ip_delta, flow.fwd_l4_delta),

@@ -232,7 +232,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// True when the header (with options) sums to ones-complement zero.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        checksum::data(&self.buffer.as_ref()[..self.header_len()]) == 0
+        let h = &self.buffer.as_ref()[..self.header_len()];
+        match h.try_into() {
+            Ok(h20) => checksum::header20_ok(h20),
+            Err(_) => checksum::data(h) == 0,
+        }
     }
 }
 
