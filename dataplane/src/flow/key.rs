@@ -54,7 +54,7 @@ impl FlowKey {
         FlowKey { tuple, proto }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn hash(&self, seed: u64) -> u64 {
         let t = &self.tuple;
         let a = (u64::from(t.src) << 32) | u64::from(t.dst);

@@ -149,7 +149,7 @@ impl FlowTable {
         self.capacity
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn hash(&self, key: &FlowKey) -> u64 {
         key.hash(self.seed)
     }
@@ -222,7 +222,7 @@ impl FlowTable {
     }
 
     /// The first slot of `bucket` whose signature is `sig`.
-    #[inline]
+    #[inline(always)]
     fn sig_in(&self, bucket: usize, sig: u32) -> Option<(u32, Dir)> {
         let b = &self.buckets[bucket];
         // An empty slot is all zeroes, so only a zero signature can match
@@ -358,17 +358,23 @@ impl FlowTable {
 
     /// Pushes a flow's expiry to `timeout_ms` from now; moves it in the wheel
     /// only when the new expiry is earlier than the slot it sits in.
-    #[inline]
+    #[inline(always)]
     pub fn touch(&mut self, idx: u32, now_ms: u64, timeout_ms: u32) {
         let due = now_ms + u64::from(timeout_ms);
         let f = &mut self.flows[idx as usize];
         f.expires = due as u32;
         let linked = f.slot;
         if self.wheel.needs_relink(linked, slot_of(due)) {
-            self.wheel.unlink(&mut self.flows, idx);
-            let slot = self.wheel.clamp(slot_of(due));
-            self.wheel.link(&mut self.flows, idx, slot);
+            self.relink(idx, due);
         }
+    }
+
+    /// Out of line: most packets of a flow leave it in its wheel slot.
+    #[inline(never)]
+    fn relink(&mut self, idx: u32, due: u64) {
+        self.wheel.unlink(&mut self.flows, idx);
+        let slot = self.wheel.clamp(slot_of(due));
+        self.wheel.link(&mut self.flows, idx, slot);
     }
 
     /// Removes a flow at once (its keys and its entry).

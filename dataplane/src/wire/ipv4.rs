@@ -230,7 +230,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// True when the header (with options) sums to ones-complement zero.
-    #[inline]
+    #[inline(always)]
     pub fn verify_checksum(&self) -> bool {
         let h = &self.buffer.as_ref()[..self.header_len()];
         match h.try_into() {
