@@ -137,6 +137,7 @@ fn macswap(port: &mut BenchPort, packets: u64) -> Duration {
 
 struct Row {
     name: &'static str,
+    cores: usize,
     gslbd: Duration,
     baseline: Duration,
     packets: u64,
@@ -148,63 +149,112 @@ fn mpps(packets: u64, d: Duration) -> f64 {
 
 fn report(rows: &[Row]) {
     println!(
-        "{:<34} {:>10} {:>9} {:>14} {:>9} {:>7}",
-        "scenario", "gslbd Mpps", "ns/pkt", "macswap Mpps", "ns/pkt", "ratio"
+        "{:<34} {:>5} {:>10} {:>9} {:>14} {:>9} {:>7}",
+        "scenario", "cores", "gslbd Mpps", "ns/pkt", "macswap Mpps", "ns/pkt", "ratio"
     );
     for r in rows {
         let (a, b) = (mpps(r.packets, r.gslbd), mpps(r.packets, r.baseline));
-        println!("{:<34} {:>10.2} {:>9.1} {:>14.2} {:>9.1} {:>7.2}", r.name, a, 1e3 / a, b, 1e3 / b, a / b);
+        println!(
+            "{:<34} {:>5} {:>10.2} {:>9.1} {:>14.2} {:>9.1} {:>7.2}",
+            r.name,
+            r.cores,
+            a,
+            1e3 / a,
+            b,
+            1e3 / b,
+            a / b
+        );
+    }
+    // Scaling, from sets measured turn about in one run.
+    for pair in rows.windows(2).filter(|w| w[0].name == w[1].name && w[1].cores == 1) {
+        let (many, one) = (mpps(pair[0].packets, pair[0].gslbd), mpps(pair[1].packets, pair[1].gslbd));
+        println!("{}: {} cores / 1 core = {:.2}", pair[0].name, pair[0].cores, many / one);
     }
 }
 
 /// Times gslbd and the baseline on the same frames, alternating, best of
-/// `rounds`. Each core replays its own frames on its own thread; the time
-/// is from a common start until the last core is done.
-fn established(name: &'static str, snap: Snapshot, cores: Vec<(Core, Vec<Vec<u8>>)>, args: &Args) -> Row {
+/// `rounds`. Each set is a number of cores, each core replaying its own
+/// frames on its own thread, timed from a common start until the last core
+/// is done; the sets take turns in every round, so on a noisy machine they
+/// are compared under the same conditions.
+fn established(
+    name: &'static str,
+    snap: Snapshot,
+    sets: Vec<Vec<(Core, Vec<Vec<u8>>)>>,
+    args: &Args,
+) -> Vec<Row> {
     let publisher = Publisher::new(snap);
-    let n = cores.len() as u64;
-    let per_core = args.packets / n;
-    let mut workers: Vec<Worker<BenchPort>> = cores
+    struct Set {
+        workers: Vec<Worker<BenchPort>>,
+        bases: Vec<BenchPort>,
+        per_core: u64,
+        best: Duration,
+        best_base: Duration,
+    }
+    let mut sets: Vec<Set> = sets
         .into_iter()
-        .map(|(core, frames)| Worker::new(core, BenchPort::new(&frames), publisher.subscribe()))
+        .map(|cores| {
+            let per_core = args.packets / cores.len() as u64;
+            let workers: Vec<Worker<BenchPort>> = cores
+                .into_iter()
+                .map(|(core, frames)| Worker::new(core, BenchPort::new(&frames), publisher.subscribe()))
+                .collect();
+            let bases = workers.iter().map(|w| w.port.clone_frames()).collect();
+            Set { workers, bases, per_core, best: Duration::MAX, best_base: Duration::MAX }
+        })
         .collect();
-    let mut bases: Vec<BenchPort> = workers.iter().map(|w| w.port.clone_frames()).collect();
-    let (mut best, mut best_base) = (Duration::MAX, Duration::MAX);
     for _ in 0..args.rounds {
-        best = best.min(parallel(
-            &mut workers,
-            |w| {
-                w.port.rewind();
-                w.port.budget = per_core;
-            },
-            |w| {
-                drive(w, per_core);
-            },
-        ));
-        best_base = best_base.min(parallel(
-            &mut bases,
-            |p| p.rewind(),
-            |p| {
-                macswap(p, per_core);
-            },
-        ));
+        for set in sets.iter_mut() {
+            let per_core = set.per_core;
+            let t = parallel(
+                &mut set.workers,
+                |w| {
+                    w.port.rewind();
+                    w.port.budget = per_core;
+                },
+                |w| {
+                    drive(w, per_core);
+                },
+            );
+            set.best = set.best.min(t);
+            let t = parallel(
+                &mut set.bases,
+                |p| p.rewind(),
+                |p| {
+                    macswap(p, per_core);
+                },
+            );
+            set.best_base = set.best_base.min(t);
+        }
     }
-    for w in &workers {
-        let lost = w.port.freed;
-        assert_eq!(lost, 0, "{name}: {lost} packets dropped: {:?}", w.core.counters.nonzero());
+    let mut rows = Vec::new();
+    for set in &sets {
+        let n = set.workers.len();
+        for w in &set.workers {
+            let lost = w.port.freed;
+            assert_eq!(lost, 0, "{name}: {lost} packets dropped: {:?}", w.core.counters.nonzero());
+        }
+        if n > 1 {
+            // Every packet, replies to PIPs included, met its flow on the
+            // core it arrived at: nothing went through a hand-off ring.
+            let crossed: u64 = set
+                .workers
+                .iter()
+                .flat_map(|w| w.core.counters.nonzero())
+                .filter(|(k, _)| *k == "handed_off")
+                .map(|(_, v)| v)
+                .sum();
+            println!("{name}, {n} cores: {crossed} packets handed between cores");
+        }
+        rows.push(Row {
+            name,
+            cores: n,
+            gslbd: set.best,
+            baseline: set.best_base,
+            packets: set.per_core * n as u64,
+        });
     }
-    if n > 1 {
-        // Every packet, replies to PIPs included, met its flow on the core
-        // it arrived at: nothing went through a hand-off ring.
-        let crossed: u64 = workers
-            .iter()
-            .flat_map(|w| w.core.counters.nonzero())
-            .filter(|(k, _)| *k == "handed_off")
-            .map(|(_, v)| v)
-            .sum();
-        println!("{name}: {crossed} packets handed between cores");
-    }
-    Row { name, gslbd: best, baseline: best_base, packets: per_core * n }
+    rows
 }
 
 /// Runs `run` on every item at once, one thread each, after `prepare`;
@@ -239,10 +289,10 @@ fn main() {
 
     let cores = args.cores.max(1);
     // Each core's table holds its share of the flows at under 90 % load.
-    let capacity = (n + n / 8) / cores + 1024;
     // Flows are opened in ascending order and visited in random order, so
     // table entries are not visited in the order they were laid out.
-    let build = |snap: &Snapshot, frame: &dyn Fn(usize, &Pair) -> Vec<u8>| {
+    let build_cores = |cores: u32, snap: &Snapshot, frame: &dyn Fn(usize, &Pair) -> Vec<u8>| {
+        let capacity = (n + n / 8) / cores + 1024;
         (0..cores)
             .map(|id| {
                 let mut c = core(snap, capacity, id, cores);
@@ -266,6 +316,14 @@ fn main() {
             })
             .collect::<Vec<_>>()
     };
+    // With more than one core, one core runs beside them, turn about.
+    let build = |snap: &Snapshot, frame: &dyn Fn(usize, &Pair) -> Vec<u8>| {
+        let mut sets = vec![build_cores(cores, snap, frame)];
+        if cores > 1 {
+            sets.push(build_cores(1, snap, frame));
+        }
+        sets
+    };
     if cores > 1 {
         println!("{cores} data cores, one thread each, each with 1/{cores} of the flows and of the packets");
     }
@@ -282,21 +340,21 @@ fn main() {
             })
             .unwrap_or_default();
         println!("transparent huge pages in use: {huge} kB");
-        let flows: u32 = built.iter().map(|(c, _)| c.flows.len()).sum();
+        let flows: u32 = built[0].iter().map(|(c, _)| c.flows.len()).sum();
         println!(
             "{} flows, {} bytes of table per flow, {} packets per run",
             flows,
-            built[0].0.flows.bytes_per_flow(),
+            built[0][0].0.flows.bytes_per_flow(),
             args.packets
         );
-        rows.push(established("established local SLB (client->VIP)", snap, built, &args));
+        rows.extend(established("established local SLB (client->VIP)", snap, built, &args));
     }
     if "proxy".contains(args.only.as_str()) {
         let mut snap = snapshot(n);
         snap.real_servers.iter_mut().for_each(|r| r.health = Health::Down);
         let snap = snap.build().expect("snapshot");
         let built = build(&snap, &|k, p| if k % 2 == 0 { p.0.clone() } else { p.1.clone() });
-        rows.push(established("established proxy-IP (both ways)", snap, built, &args));
+        rows.extend(established("established proxy-IP (both ways)", snap, built, &args));
     }
     if "new".contains(args.only.as_str()) {
         // New connections: each run needs an empty table, so it is rebuilt per round.
@@ -319,6 +377,7 @@ fn main() {
         }
         rows.push(Row {
             name: "new connections (SYN->flow)",
+            cores: 1,
             gslbd: best,
             baseline: best_base,
             packets: u64::from(n),

@@ -40,7 +40,8 @@ impl Bucket {
         // 64 (the bucket), read as four aligned 16-byte vectors.
         let lanes = unsafe {
             let s = _mm_set1_epi32(sig as i32);
-            let m = |i: usize| _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p.add(i)), s)));
+            let m =
+                |i: usize| _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p.add(i)), s)));
             m(0) | m(1) << 4 | m(2) << 8 | m(3) << 12
         };
         // Bit 2k+1 is slot k's high half (little endian).
