@@ -5,6 +5,7 @@
 #   perf/memif-bench.sh [MODE] [FLOWS] [SIZE] [SECONDS]
 #     MODE   udp (established flows, default), syn (new connections) or proxy
 #            (established flows proxied to a remote site the generator plays)
+#            or tcp (whole connections: handshake, data both ways, FINs)
 #     FLOWS  default 1000000; SIZE frame bytes without FCS, default 60
 #   LOADGEN_ARGS adds options to every loadgen run (e.g. "--window 4096").
 # (testpmd runs with --stats-period: without it, it waits on stdin and a
@@ -31,7 +32,7 @@ gen_vdev="net_memif0,role=client,socket=$sock,socket-abstract=no,mac=$gen_mac"
 read -ra extra <<<"${LOADGEN_ARGS:-}"
 gen() {
     target/release/loadgen --vdev "$gen_vdev" --lcores 0 --mode "$mode" --flows "$flows" --size "$size" \
-        --seconds "$secs" --warmup 3 "${extra[@]}" --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" |
+        --seconds "$secs" --warmup 3 "${extra[@]}" --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" | tee "$work/result-$1.txt" |
         grep '^result' || echo "result (no output: see $work/loadgen-$1.log)"
 }
 # One forwarder at a time: start it, let the memif server listen, run the
@@ -54,9 +55,10 @@ capacity=$((flows + flows / 2 + 65536))
 server_state=up
 pips=""
 remote=""
-if [ "$mode" = syn ]; then
-    # Every SYN is a new flow that lives syn_timeout_s (1 s): the table must
-    # hold a second of the new-connection rate.
+if [ "$mode" = syn ] || [ "$mode" = tcp ]; then
+    # Every SYN is a new flow that lives syn_timeout_s (1 s), every closed
+    # connection closed_timeout_s (1 s): the table must hold a second of the
+    # new-connection rate.
     proto=tcp
     capacity=8388608
 fi
@@ -129,15 +131,16 @@ field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 # (out to the reflector, and its reply back), so both halves count.
 rate=received_mpps
 [ "$mode" = proxy ] && rate=forwarded_mpps
+[ "$mode" = tcp ] && rate=connections_mps
 echo "net_memif, $mode, $flows flows, $size-byte frames (+FCS), ${secs} s after 3 s warm-up"
-printf '%-28s %12s %12s %15s %8s %9s %9s\n' forwarder "offered Mpps" "back Mpps" "forwarded Mpps" "loss %" \
-    "p50 us" "p99 us"
+printf '%-28s %12s %12s %15s %13s %8s %9s %9s\n' forwarder "offered Mpps" "back Mpps" "forwarded Mpps" \
+    "M conn/s" "loss %" "p50 us" "p99 us"
 for r in "dpdk-testpmd macswap|$testpmd" "gslbd, 1 data core|$gslbd"; do
     name="${r%%|*}"
     res="${r#*|}"
-    printf '%-28s %12s %12s %15s %8s %9s %9s\n' "$name" "$(field "$res" sent_mpps)" \
-        "$(field "$res" received_mpps)" "$(field "$res" forwarded_mpps)" "$(field "$res" loss_pct)" \
-        "$(field "$res" p50_us)" "$(field "$res" p99_us)"
+    printf '%-28s %12s %12s %15s %13s %8s %9s %9s\n' "$name" "$(field "$res" sent_mpps)" \
+        "$(field "$res" received_mpps)" "$(field "$res" forwarded_mpps)" "$(field "$res" connections_mps)" \
+        "$(field "$res" loss_pct)" "$(field "$res" p50_us)" "$(field "$res" p99_us)"
 done
 awk -v a="$(field "$gslbd" "$rate")" -v b="$(field "$testpmd" "$rate")" \
     'BEGIN { if (b > 0) printf "%-28s %12s %12.2f (%s)\n", "ratio gslbd / testpmd", "", a / b, "'"$rate"'" }'

@@ -123,6 +123,29 @@ fn tx(port: u16, queue: u16, pkts: &mut Burst<Mbuf>) -> usize {
     n - sent
 }
 
+impl DpdkQueue {
+    /// Sends what the device takes and leaves the rest, in order, in `pkts`
+    /// to be tried again (a generator that must not lose its answers);
+    /// returns how many were sent.
+    pub fn tx_keep(&mut self, pkts: &mut Burst<Mbuf>) -> usize {
+        let mut raw = [std::ptr::null_mut(); BURST];
+        let n = pkts.len();
+        for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
+            *slot = m.into_raw();
+        }
+        // SAFETY: the first n pointers are valid mbufs we own; the driver
+        // takes the first `sent` of them and the rest stay ours.
+        let sent =
+            usize::from(unsafe { sys::gslbd_tx_burst(self.port, self.queue, raw.as_mut_ptr(), n as u16) });
+        for &m in &raw[sent..n] {
+            if let Some(m) = Mbuf::from_raw(m) {
+                pkts.push(m);
+            }
+        }
+        sent
+    }
+}
+
 impl Port for DpdkQueue {
     type Buf = Mbuf;
 

@@ -20,11 +20,18 @@
 //!   must translate that back to the client. Every flow's packet is then
 //!   forwarded twice, once each way; a MAC-swap forwarder also forwards it
 //!   twice (there and, reflected, back), so the two stay comparable.
+//! - `tcp`: whole connections (handshake, a data segment each way, FIN from
+//!   both ends; `session.rs`), each from a client endpoint never seen before.
+//!   The generator answers as the server whatever reaches a real server (or,
+//!   proxied, the remote VIP) and as the client whatever reaches a client.
+//!   Counted: connections completed a second, and the time from SYN to the
+//!   server's FIN at the client.
 //!
 //! Frames are built in place in the mbufs from one template (copy, patch
 //! the client endpoint and the IPv4 checksum): the generator must outrun
 //! what it measures on the other core of a 2-core machine.
 
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -32,13 +39,17 @@ use clap::{Parser, ValueEnum};
 use dataplane::checksum;
 use dataplane::port::{Burst, PacketBuf, Port, BURST};
 use dataplane::wire::MacAddr;
-use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, PortConfig};
+use nic_config::{tsc, DpdkQueue, Eal, EalConfig, EthPort, Mbuf, PortConfig};
+use session::{Sessions, Step};
+
+mod session;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
     Udp,
     Syn,
     Proxy,
+    Tcp,
 }
 
 #[derive(Parser)]
@@ -77,9 +88,9 @@ struct Args {
     #[arg(long, default_value_t = 65535)]
     mbufs: u32,
     /// `proxy` mode: new frames in flight at most (sent, not yet back at a
-    /// client). Without a window new traffic fills the rings and the
-    /// reflected replies, which need room on the same rings, are the ones
-    /// that get refused.
+    /// client); `tcp` mode: connections open at most. Without a window new
+    /// traffic fills the rings and the answers, which need room on the same
+    /// rings, are the ones that get refused.
     #[arg(long, default_value_t = 2048)]
     window: u64,
     /// Receive bursts taken before sending anything new.
@@ -177,7 +188,8 @@ fn fill(t: &Template, mode: Mode, buf: &mut [u8], i: u32, now: u64, seq: u64) ->
             f[UDP_STAMP..UDP_STAMP + 8].copy_from_slice(&now.to_le_bytes());
             f[UDP_STAMP + 8..UDP_STAMP + 16].copy_from_slice(&seq.to_le_bytes());
         }
-        Mode::Syn => {
+        // (`tcp` mode builds its segments in `session.rs`, not here.)
+        Mode::Syn | Mode::Tcp => {
             // The stamp rides in the sequence and ack numbers; the checksum
             // covers them, so it is computed last.
             f[L4 + 4..L4 + 12].copy_from_slice(&now.to_le_bytes());
@@ -202,6 +214,42 @@ fn stamp(mode: Mode, f: &[u8]) -> Option<u64> {
         _ => return None,
     };
     f.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+}
+
+/// Answers that may wait for room on the port.
+const PENDING: usize = 8192;
+
+/// Queues an answer, or frees it (counted) if too many wait already.
+fn queue(pending: &mut VecDeque<Mbuf>, m: Mbuf, free: &mut Burst<Mbuf>, lost: &mut u64) {
+    if pending.len() < PENDING {
+        pending.push_back(m);
+    } else {
+        *lost += 1;
+        free.push(m);
+    }
+}
+
+/// Sends waiting answers in order until the port refuses one; returns how
+/// many went.
+fn send_pending(q: &mut DpdkQueue, pending: &mut VecDeque<Mbuf>, out: &mut Burst<Mbuf>) -> usize {
+    let mut sent = 0;
+    while !pending.is_empty() {
+        while !out.is_full() {
+            match pending.pop_front() {
+                Some(m) => out.push(m),
+                None => break,
+            }
+        }
+        sent += q.tx_keep(out);
+        if !out.is_empty() {
+            // The port is full: what it refused goes back to the front.
+            while let Some(m) = out.pop() {
+                pending.push_front(m);
+            }
+            break;
+        }
+    }
+    sent
 }
 
 /// The sequence number a stamped UDP frame carries (see `fill`).
@@ -274,8 +322,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rx = Burst::new();
     let mut tx = Burst::new();
     let mut done = Burst::new();
-    let mut replies = Burst::new();
+    // Answers (reflected frames, TCP segments) wait here when the port is
+    // full, and go out before anything new: a lost answer is a lost flow.
+    let mut replies: VecDeque<Mbuf> = VecDeque::with_capacity(PENDING);
+    let mut out_burst = Burst::new();
     let mut reflected = 0u64;
+    let sessions =
+        Sessions { payload: a.size.saturating_sub(54).max(1), own_mac: port.mac, dst_mac: a.dst_mac };
+    // `tcp` mode's window: connections started and not finished, less those
+    // written off when nothing finished for a while.
+    let (mut started, mut finished, mut written_off, mut rx_all) = (0u64, 0u64, 0u64, 0u64);
     // The window counts by sequence number: frames sent after the newest
     // one back. A lost frame then does not hold a place in it for good (a
     // single-core forwarder keeps order); if nothing at all comes back for
@@ -304,9 +360,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             q.rx_burst(&mut rx);
             let got = rx.len();
             now = tsc();
+            if measuring {
+                rx_all += got as u64;
+            }
             for mut m in rx.drain(..) {
+                if a.mode == Mode::Tcp {
+                    let len = m.data().len();
+                    let side = to_client(m.data());
+                    match sessions.answer(m.room(), len, side) {
+                        Step::Answer(n) => {
+                            m.set_len(n);
+                            queue(&mut replies, m, &mut done, &mut tx_full);
+                        }
+                        Step::Done { len: n, c0 } => {
+                            m.set_len(n);
+                            queue(&mut replies, m, &mut done, &mut tx_full);
+                            finished += 1;
+                            back_at = now;
+                            if measuring {
+                                received += 1;
+                                hist.add(u64::from((now as u32).wrapping_sub(c0)) * 1_000_000_000 / hz);
+                            }
+                        }
+                        Step::Drop => done.push(m),
+                    }
+                    continue;
+                }
                 if a.mode == Mode::Proxy && !to_client(m.data()) && reflect(m.room(), port.mac, a.dst_mac) {
-                    replies.push(m);
+                    queue(&mut replies, m, &mut done, &mut tx_full);
                     continue;
                 }
                 if let Some(t0) = stamp(a.mode, m.data()) {
@@ -322,40 +403,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 done.push(m);
             }
             q.free(&mut done);
-            if !replies.is_empty() {
-                // Replies go out before new traffic: the remote site answers
-                // whatever reached it.
-                let n = replies.len() as u64;
-                let lost = q.tx_burst(&mut replies) as u64;
-                if measuring {
-                    reflected += n - lost;
-                    tx_full += lost;
-                }
+            let n = send_pending(&mut q, &mut replies, &mut out_burst) as u64;
+            if measuring {
+                reflected += n;
             }
             if got < BURST {
                 break;
             }
         }
 
-        let open = a.mode != Mode::Proxy || seq - newest_back < a.window || now - back_at > stall;
-        if open && now >= next_tx {
-            if seq - newest_back >= a.window {
+        let out = match a.mode {
+            Mode::Proxy => seq - newest_back,
+            Mode::Tcp => started - finished - written_off,
+            Mode::Udp | Mode::Syn => 0,
+        };
+        if replies.is_empty() && (out < a.window || now - back_at > stall) && now >= next_tx {
+            if out >= a.window {
                 back_at = now; // opened by the stall: the next wait starts now
+                written_off = started - finished;
             }
             next_tx = if gap > 0 { next_tx.max(now.saturating_sub(gap * 4)) + gap } else { now };
             while tx.len() < BURST {
                 let Some(mut m) = port.alloc() else { break };
-                let len = fill(&t, a.mode, m.room(), flow, now, seq);
+                let len = match a.mode {
+                    Mode::Tcp => sessions.syn(m.room(), client(flow), (a.vip, a.port), now as u32),
+                    _ => fill(&t, a.mode, m.room(), flow, now, seq),
+                };
                 m.set_len(len);
                 tx.push(m);
                 seq += 1;
                 flow = match a.mode {
                     Mode::Udp | Mode::Proxy => (flow + 1) % a.flows.max(1),
-                    Mode::Syn => flow.wrapping_add(1),
+                    Mode::Syn | Mode::Tcp => flow.wrapping_add(1),
                 };
             }
             let n = tx.len() as u64;
             let lost = q.tx_burst(&mut tx) as u64;
+            started += n - lost;
             if measuring {
                 sent += n - lost;
                 tx_full += lost;
@@ -396,14 +480,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let us = |v: Option<u64>| v.map_or("-".to_string(), |ns| format!("{:.1}", ns as f64 / 1e3));
     println!(
         "result mode={:?} flows={} size={} sent_mpps={:.3} received_mpps={:.3} reflected_mpps={:.3} \
-         forwarded_mpps={:.3} loss_pct={:.2} tx_full={} p50_us={} p99_us={} max_us={:.1}",
+         forwarded_mpps={:.3} connections_mps={:.3} loss_pct={:.2} tx_full={} p50_us={} p99_us={} max_us={:.1}",
         a.mode,
         a.flows,
         t.frame.len(),
         sent as f64 / secs / 1e6,
         received as f64 / secs / 1e6,
         reflected as f64 / secs / 1e6,
-        (received + reflected) as f64 / secs / 1e6,
+        rx_all as f64 / secs / 1e6,
+        if a.mode == Mode::Tcp { received as f64 / secs / 1e6 } else { 0.0 },
         loss,
         tx_full,
         us(hist.quantile(0.5)),
