@@ -90,9 +90,11 @@ struct Args {
     /// `proxy` mode: new frames in flight at most (sent, not yet back at a
     /// client); `tcp` mode: connections open at most. Without a window new
     /// traffic fills the rings and the answers, which need room on the same
-    /// rings, are the ones that get refused.
-    #[arg(long, default_value_t = 2048)]
-    window: u64,
+    /// rings, are the ones that get refused. Default: 2048 frames, 256
+    /// connections (each has a segment in flight, and a larger window only
+    /// adds queueing to every connection's time).
+    #[arg(long)]
+    window: Option<u64>,
     /// Receive bursts taken before sending anything new.
     #[arg(long, default_value_t = 4)]
     drain: u32,
@@ -332,6 +334,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `tcp` mode's window: connections started and not finished, less those
     // written off when nothing finished for a while.
     let (mut started, mut finished, mut written_off, mut rx_all) = (0u64, 0u64, 0u64, 0u64);
+    let window = a.window.unwrap_or(if a.mode == Mode::Tcp { 256 } else { 2048 });
     // The window counts by sequence number: frames sent after the newest
     // one back. A lost frame then does not hold a place in it for good (a
     // single-core forwarder keeps order); if nothing at all comes back for
@@ -417,8 +420,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Mode::Tcp => started - finished - written_off,
             Mode::Udp | Mode::Syn => 0,
         };
-        if replies.is_empty() && (out < a.window || now - back_at > stall) && now >= next_tx {
-            if out >= a.window {
+        if replies.is_empty() && (out < window || now - back_at > stall) && now >= next_tx {
+            if out >= window {
                 back_at = now; // opened by the stall: the next wait starts now
                 written_off = started - finished;
             }
