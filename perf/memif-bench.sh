@@ -122,9 +122,18 @@ group = "g"
 $remote
 TOML
 
-testpmd="$(run testpmd dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gslbd-memif-testpmd \
-    --vdev "$fwd_vdev" -- --forward-mode=macswap --port-topology=loop --total-num-mbufs=65535 --stats-period 1)"
-gslbd="$(run gslbd target/release/gslbd run --config "$work/gslbd.toml")"
+# MEMIF_FORWARDERS picks which run (tests/e2e-memif.sh runs gslbd alone).
+testpmd=""
+gslbd=""
+case " ${MEMIF_FORWARDERS:-testpmd gslbd} " in *" testpmd "*)
+    testpmd="$(run testpmd dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gslbd-memif-testpmd \
+        --vdev "$fwd_vdev" -- --forward-mode=macswap --port-topology=loop --total-num-mbufs=65535 --stats-period 1)"
+    ;;
+esac
+case " ${MEMIF_FORWARDERS:-testpmd gslbd} " in *" gslbd "*)
+    gslbd="$(run gslbd target/release/gslbd run --config "$work/gslbd.toml")"
+    ;;
+esac
 
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 # What each forwarder forwarded: in proxy mode a frame crosses it twice

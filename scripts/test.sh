@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, a bounded fuzzing run
-# of the data path, the end-to-end tests on DPDK in network namespaces (root and
+# of the data path, the end-to-end tests on DPDK in network namespaces and over
+# net_memif (root and
 # hugepages: see scripts/hugepages.sh), the same two sites in containers
 # (Docker: tests/e2e-docker.sh), and every unit and integration test.
 #   FUZZ_SECONDS  how long the fuzzer runs (default 60)
@@ -28,6 +29,8 @@ echo "== end to end: the GSLB chapter's two sites"
 tests/e2e-seed.sh 2>&1 | tee -a "$log"
 echo "== end to end: the GSLB's authoritative DNS, two sites"
 tests/e2e-dns.sh 2>&1 | tee -a "$log"
+echo "== end to end over net_memif: gslbd against the project's generator (UDP, proxied both ways, whole TCP connections)"
+tests/e2e-memif.sh 2>&1 | tee -a "$log"
 echo "== end to end in containers: the images, the two sites in Docker (skipped without a Docker engine)"
 tests/e2e-docker.sh 2>&1 | tee -a "$log"
 echo "== cargo test"
