@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, a bounded fuzzing run
 # of the data path, the end-to-end tests on DPDK in network namespaces and over
-# net_memif (root and
-# hugepages: see scripts/hugepages.sh), the same two sites in containers
-# (Docker: tests/e2e-docker.sh), and every unit and integration test.
+# net_memif (root and hugepages: see scripts/hugepages.sh), the same two sites
+# in containers (Docker: tests/e2e-docker.sh), and every unit and integration
+# test.
 #   FUZZ_SECONDS  how long the fuzzer runs (default 60)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
