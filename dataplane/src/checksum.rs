@@ -138,6 +138,13 @@ impl Delta {
         Self::normalise(self.0 + other.0)
     }
 
+    /// The delta that undoes this one.
+    #[inline]
+    #[must_use]
+    pub const fn negate(self) -> Delta {
+        Self::normalise(!self.0 & 0xFFFF)
+    }
+
     /// The folded 16-bit form, for storing a delta compactly (a flow entry
     /// keeps four of them in its cache line).
     #[inline]
@@ -341,6 +348,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_negated_delta_undoes_the_change(old in any::<[u16; 4]>(), new in any::<[u16; 4]>(), csum in any::<u16>()) {
+            let d = old.iter().zip(&new).fold(Delta::new(), |d, (&o, &n)| d.replace16(o, n));
+            let back = new.iter().zip(&old).fold(Delta::new(), |d, (&n, &o)| d.replace16(n, o));
+            prop_assert_eq!(d.negate(), back);
+            prop_assert_eq!(d.add(d.negate()), Delta::new());
+            // A checksum of zero-sum data (0xFFFF) has one valid form; others round-trip exactly.
+            if csum != 0xFFFF {
+                prop_assert_eq!(back.apply(d.apply(csum)), csum);
+            }
+        }
+
         #[test]
         fn the_20_byte_check_agrees_with_the_general_one(mut h in any::<[u8; 20]>(), fix in any::<bool>()) {
             if fix {

@@ -245,6 +245,9 @@ impl Control {
         println!("reloaded {path}");
         self.config = c;
         self.remotes = self.remote_status(Instant::now());
+        if let Ok(mut v) = self.view.lock() {
+            v.remotes = self.remotes.clone();
+        }
         let f = &self.config.file;
         let checks = Checks::start(f, &self.health, &self.health_tx);
         std::mem::replace(&mut self.checks, checks).stop();

@@ -10,7 +10,7 @@ mod nat;
 mod new_flow;
 mod refuse;
 
-pub use nat::{deltas, prepare, rewrite, Offsets};
+pub use nat::{prepare, rewrite, Offsets};
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;

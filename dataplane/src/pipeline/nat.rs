@@ -13,21 +13,25 @@ use crate::wire::ipv4::protocol;
 /// going down by 0x0100, whatever the TTL was (a TTL of 0 or 1 is never forwarded).
 const TTL_DECREMENT: Delta = Delta::new().replace16(0x0100, 0);
 
-/// Checksum deltas for a packet that arrives as `from` and leaves as `to`.
-pub fn deltas(from: Tuple, to: Tuple) -> (Delta, Delta) {
+/// Checksum deltas for a packet that arrives as `from` and leaves as `to`:
+/// the address part alone, and addresses and ports (what the IPv4 header
+/// and the TCP/UDP pseudo-header and ports see).
+fn deltas(from: Tuple, to: Tuple) -> (Delta, Delta) {
     let addrs = Delta::new().replace32(from.src, to.src).replace32(from.dst, to.dst);
     let ports = Delta::new().replace16(from.sport, to.sport).replace16(from.dport, to.dport);
-    (addrs.add(TTL_DECREMENT), addrs.add(ports))
+    (addrs, addrs.add(ports))
 }
 
-/// Fills in a new flow's checksum deltas for both directions.
+/// Fills in a new flow's checksum deltas for both directions. A reply has
+/// the same words changed back, so its deltas are the forward ones negated
+/// (half the work of computing them again: this runs once per connection);
+/// each direction decrements the TTL.
 pub fn prepare(flow: &mut Flow) {
-    let (ip, l4) = deltas(flow.orig, flow.xlat);
-    flow.fwd_ip_delta = ip.bits();
+    let (addrs, l4) = deltas(flow.orig, flow.xlat);
+    flow.fwd_ip_delta = addrs.add(TTL_DECREMENT).bits();
     flow.fwd_l4_delta = l4.bits();
-    let (ip, l4) = deltas(flow.xlat.reversed(), flow.orig.reversed());
-    flow.rev_ip_delta = ip.bits();
-    flow.rev_l4_delta = l4.bits();
+    flow.rev_ip_delta = addrs.negate().add(TTL_DECREMENT).bits();
+    flow.rev_l4_delta = l4.negate().bits();
 }
 
 /// Where a packet's headers start in its frame.
