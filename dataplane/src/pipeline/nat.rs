@@ -17,8 +17,9 @@ const TTL_DECREMENT: Delta = Delta::new().replace16(0x0100, 0);
 /// the address part alone, and addresses and ports (what the IPv4 header
 /// and the TCP/UDP pseudo-header and ports see).
 fn deltas(from: Tuple, to: Tuple) -> (Delta, Delta) {
-    let addrs = Delta::new().replace32(from.src, to.src).replace32(from.dst, to.dst);
-    let ports = Delta::new().replace16(from.sport, to.sport).replace16(from.dport, to.dport);
+    let words = |a: u32, b: u32| [(a >> 16) as u16, a as u16, (b >> 16) as u16, b as u16];
+    let addrs = Delta::replace_words(words(from.src, from.dst), words(to.src, to.dst));
+    let ports = Delta::replace_words([from.sport, from.dport], [to.sport, to.dport]);
     (addrs, addrs.add(ports))
 }
 
