@@ -5,10 +5,10 @@
 # (Rates are only checked to be a fair share of the one asked for: on a
 # busy 2-core machine the generator itself may fall behind.)
 # Checks, in order:
-#   1. established UDP flows: every frame comes back, each flow opened once;
+#   1. established UDP flows: the frames come back, each flow opened once;
 #   2. proxy: the real servers down and a remote site `assume_up`: every
 #      flow is proxied through a PIP, and the generator's replies as the
-#      remote VIP are translated back to the clients, none lost;
+#      remote VIP are translated back to the clients;
 #   3. tcp: whole connections (handshake, data both ways, FINs) through the
 #      TCP state machine complete, each a new flow.
 # Needs root and hugepages.
@@ -35,6 +35,9 @@ run() {
 }
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 at_least() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+# Loss under 0.1 %: a descheduled generator can make a ring overflow (counted
+# as tx_full); a translation gone wrong loses everything.
+little_loss() { awk -v l="$(field "$1" loss_pct)" 'BEGIN { exit !(l != "" && l < 0.1) }'; }
 # The counters in gslbd's final line that are neither traffic nor flows
 # opened and aged: every drop reason, exceptions, resets. (A full memif ring,
 # tx_full, is the generator pushing back; the loss figure covers it.)
@@ -46,19 +49,19 @@ unexpected() {
 
 # 1. Established UDP flows.
 run udp 10000 0.2
-if [ "$(field "$res" loss_pct)" = 0.00 ] && at_least "$(field "$res" received_mpps)" 0.05 &&
+if little_loss "$res" && at_least "$(field "$res" received_mpps)" 0.05 &&
     grep -q "flows_created_local=10000 " <<<"$cores " && [ -z "$(unexpected "$cores")" ]; then
-    ok "udp: 10000 flows, $(field "$res" received_mpps) Mpps back, none lost"
+    ok "udp: 10000 flows, $(field "$res" received_mpps) Mpps back, loss $(field "$res" loss_pct) %"
 else
     bad "udp: $res / $cores"
 fi
 
 # 2. Proxied both ways.
 run proxy 10000 0.2
-if [ "$(field "$res" loss_pct)" = 0.00 ] && at_least "$(field "$res" received_mpps)" 0.05 &&
+if little_loss "$res" && at_least "$(field "$res" received_mpps)" 0.05 &&
     at_least "$(field "$res" reflected_mpps)" 0.05 && grep -q "flows_created_proxy=10000 " <<<"$cores " &&
     ! grep -q flows_created_local <<<"$cores" && [ -z "$(unexpected "$cores")" ]; then
-    ok "proxy: 10000 flows through the PIPs, $(field "$res" reflected_mpps) Mpps of replies translated back, none lost"
+    ok "proxy: 10000 flows through the PIPs, $(field "$res" reflected_mpps) Mpps of replies translated back, loss $(field "$res" loss_pct) %"
 else
     bad "proxy: $res / $cores"
 fi
