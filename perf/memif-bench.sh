@@ -50,77 +50,9 @@ run() {
     wait "$pid" 2>/dev/null || true
 }
 
-proto=udp
-capacity=$((flows + flows / 2 + 65536))
-server_state=up
-pips=""
-remote=""
-if [ "$mode" = syn ] || [ "$mode" = tcp ]; then
-    # Every SYN is a new flow that lives syn_timeout_s (1 s), every closed
-    # connection closed_timeout_s (1 s): the table must hold a second of the
-    # new-connection rate.
-    proto=tcp
-    capacity=8388608
-fi
-if [ "$mode" = proxy ]; then
-    # No local server: every flow goes to the remote site (the generator,
-    # which reflects it) through a PIP. 64,512 ports a PIP, so enough PIPs
-    # for every flow to hold one.
-    server_state=down
-    npips=$((flows / 64512 + 1))
-    pips="pips = [$(seq 0 $((npips - 1)) | awk '{ printf "%s\"192.0.2.%d\"", (NR > 1 ? ", " : ""), 100 + $1 }')]"
-    remote=$'remotes = [{ site = "remote", vip = "198.51.100.10" }]'
-    cat >"$work/remote.toml" <<TOML
-[[remote_site]]
-name = "remote"
-assume_up = true
-next_hop = "10.1.0.254"
-next_hop_mac = "$gen_mac"
-TOML
-else
-    : >"$work/remote.toml"
-fi
-cat >"$work/gslbd.toml" <<TOML
-[eal]
-lcores = "0-1"
-file_prefix = "gslbd-memif-bench"
-in_memory = true
-vdevs = ["$fwd_vdev"]
-[port]
-device = "net_memif0"
-mbufs = 65535
-[flows]
-capacity = $capacity
-idle_polls = 1000000
-syn_timeout_s = 1
-closed_timeout_s = 1
-[site]
-name = "bench"
-$pips
-# Both real servers are the generator: what gslbd forwards comes back to it.
-[[real_server]]
-name = "rs1"
-address = "10.1.0.11"
-mac = "$gen_mac"
-state = "$server_state"
-[[real_server]]
-name = "rs2"
-address = "10.1.0.12"
-mac = "$gen_mac"
-state = "$server_state"
-[[group]]
-name = "g"
-method = "round_robin"
-members = ["rs1", "rs2"]
-$(cat "$work/remote.toml")
-[[service]]
-name = "bench"
-vip = "192.0.2.10"
-port = 8080
-protocol = "$proto"
-group = "g"
-$remote
-TOML
+# shellcheck source=perf/memif-gslbd.sh
+. perf/memif-gslbd.sh
+memif_gslbd_config "$work/gslbd.toml" gslbd-memif-bench "$fwd_vdev" "$gen_mac" "$mode" "$flows"
 
 # MEMIF_FORWARDERS picks which run (tests/e2e-memif.sh runs gslbd alone).
 testpmd=""

@@ -140,74 +140,20 @@ run() {
     wait "$pid" 2>/dev/null || true
 }
 
-proto=udp
-capacity=2000000
-servers_state=up
-pips=""
-remote=""
-remote_site=""
+# pktgen-bench's proxy-replies sends to PIP 192.0.2.200 from port 1024
+# upward: at most 64,512 flows, one PIP.
+kind=udp
+flows="${PG_FLOWS:-1000000}"
 case "$scenario" in
-syn-flood)
-    # Every SYN is a new flow that lives syn_timeout_s (1 s): the table must
-    # hold a second of the new-connection rate.
-    proto=tcp
-    capacity=8388608
-    ;;
+syn-flood) kind=syn ;;
 proxy-replies)
-    # No local server: new flows go to the remote site through the PIP.
-    servers_state=down
-    pips='pips = ["192.0.2.200"]'
-    remote='remotes = [{ site = "remote", vip = "198.51.100.10" }]'
-    # The remote site is the generator too (its MAC): what gslbd proxies
-    # comes back to pktgen. No site-state peer: taken as up.
-    remote_site="[[remote_site]]
-name = \"remote\"
-next_hop = \"198.51.100.254\"
-next_hop_mac = \"$gen_mac\"
-assume_up = true"
+    kind=proxy
+    flows="${PG_FLOWS:-24576}"
     ;;
 esac
-cat >"$work/gslbd.toml" <<TOML
-[eal]
-lcores = "0-1"
-file_prefix = "gslbd-pktgen-bench"
-in_memory = true
-vdevs = ["$fwd_vdev"]
-[port]
-device = "net_memif0"
-mbufs = 65535
-[flows]
-capacity = $capacity
-idle_polls = 1000000
-syn_timeout_s = 1
-closed_timeout_s = 1
-[site]
-name = "bench"
-$pips
-$remote_site
-# Both real servers are the generator: what gslbd forwards comes back to it.
-[[real_server]]
-name = "rs1"
-address = "10.1.0.11"
-mac = "$gen_mac"
-state = "$servers_state"
-[[real_server]]
-name = "rs2"
-address = "10.1.0.12"
-mac = "$gen_mac"
-state = "$servers_state"
-[[group]]
-name = "g"
-method = "round_robin"
-members = ["rs1", "rs2"]
-[[service]]
-name = "bench"
-vip = "192.0.2.10"
-port = 8080
-protocol = "$proto"
-group = "g"
-$remote
-TOML
+# shellcheck source=perf/memif-gslbd.sh
+. perf/memif-gslbd.sh
+memif_gslbd_config "$work/gslbd.toml" gslbd-pktgen-bench "$fwd_vdev" "$gen_mac" "$kind" "$flows"
 
 testpmd="$(run testpmd dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gslbd-pktgen-testpmd \
     --vdev "$fwd_vdev" -- --forward-mode=macswap --port-topology=loop --total-num-mbufs=65535 --stats-period 1)"

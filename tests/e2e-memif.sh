@@ -35,9 +35,9 @@ run() {
 }
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 at_least() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-# Loss under 0.1 %: a descheduled generator can make a ring overflow (counted
+# Loss under 1 %: a descheduled generator can make a ring overflow (counted
 # as tx_full); a translation gone wrong loses everything.
-little_loss() { awk -v l="$(field "$1" loss_pct)" 'BEGIN { exit !(l != "" && l < 0.1) }'; }
+little_loss() { awk -v l="$(field "$1" loss_pct)" 'BEGIN { exit !(l != "" && l < 1) }'; }
 # The counters in gslbd's final line that are neither traffic nor flows
 # opened and aged: every drop reason, exceptions, resets. (A full memif ring,
 # tx_full, is the generator pushing back; the loss figure covers it.)
