@@ -9,6 +9,8 @@
 #         flow; proxy: UDP with the real servers down and a remote site
 #         (VIP 198.51.100.10, next hop the generator) taken as up, so every
 #         flow is proxied through PIPs 192.0.2.200 upward.
+# MEMIF_SYN_TIMEOUT_S (default 1): how long a SYN's flow waits for the
+# handshake; short, so a SYN flood's table holds about a second of it.
 memif_gslbd_config() {
     local out="$1" prefix="$2" vdev="$3" gen_mac="$4" kind="$5" flows="$6"
     local proto=udp state=up pips="" remote="" remote_site=""
@@ -48,7 +50,7 @@ mbufs = 65535
 [flows]
 capacity = $capacity
 idle_polls = 1000000
-syn_timeout_s = 1
+syn_timeout_s = ${MEMIF_SYN_TIMEOUT_S:-1}
 closed_timeout_s = 1
 [site]
 name = "bench"

@@ -28,7 +28,10 @@ cargo build --release -q -p gslbd -p gslbd-perf || exit 1
 # sets $res (loadgen's result line) and $cores (gslbd's final counters).
 run() {
     local dir="$work/$1"
-    MEMIF_FORWARDERS=gslbd GSLBD_BENCH_DIR="$dir" LOADGEN_ARGS="--rate $3" \
+    # A handshake may wait: on a loaded machine the very first SYNs' answers
+    # were seen to come back 1.3 s late, after a 1 s SYN timeout had aged
+    # their flows (counted as not_our_address).
+    MEMIF_SYN_TIMEOUT_S=5 MEMIF_FORWARDERS=gslbd GSLBD_BENCH_DIR="$dir" LOADGEN_ARGS="--rate $3" \
         perf/memif-bench.sh "$1" "$2" 60 2 >"$work/$1.out" 2>&1
     res="$(cat "$dir/result-gslbd.txt" 2>/dev/null)"
     cores="$(grep '^data core 0:' "$dir/gslbd.log" 2>/dev/null)"
@@ -69,7 +72,7 @@ fi
 # 3. Whole TCP connections.
 run tcp 1000000 0.05
 done_mps="$(field "$res" connections_mps)"
-if at_least "$done_mps" 0.0125 && awk -v l="$(field "$res" loss_pct)" 'BEGIN { exit !(l != "" && l < 0.5) }' &&
+if at_least "$done_mps" 0.0125 && little_loss "$res" &&
     [ -z "$(unexpected "$cores")" ]; then
     ok "tcp: $done_mps M connections/s completed (SYN to FIN p50 $(field "$res" p50_us) us), loss $(field "$res" loss_pct) %"
 else

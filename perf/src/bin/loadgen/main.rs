@@ -229,7 +229,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         let out = match a.mode {
             Mode::Proxy => seq - newest_back,
-            Mode::Tcp => started - finished - written_off,
+            // Saturating: connections written off may still finish.
+            Mode::Tcp => started.saturating_sub(finished + written_off),
             Mode::Udp | Mode::Syn => 0,
         };
         if replies.is_empty() && (out < window || now - back_at > stall) && now >= next_tx {
