@@ -5,7 +5,8 @@
 #   perf/memif-bench.sh [MODE] [FLOWS] [SIZE] [SECONDS]
 #     MODE   udp (established flows, default), syn (new connections) or proxy
 #            (established flows proxied to a remote site the generator plays)
-#            or tcp (whole connections: handshake, data both ways, FINs)
+#            or tcp (whole connections: handshake, data both ways, FINs), or
+#            tcp-proxy (the same connections, proxied to the remote site)
 #     FLOWS  default 1000000; SIZE frame bytes without FCS, default 60
 #   LOADGEN_ARGS adds options to every loadgen run (e.g. "--window 4096").
 # (testpmd runs with --stats-period: without it, it waits on stdin and a
@@ -31,7 +32,7 @@ fwd_vdev="net_memif0,role=server,socket=$sock,socket-abstract=no,mac=$fwd_mac"
 gen_vdev="net_memif0,role=client,socket=$sock,socket-abstract=no,mac=$gen_mac"
 read -ra extra <<<"${LOADGEN_ARGS:-}"
 gen() {
-    target/release/loadgen --vdev "$gen_vdev" --lcores 0 --mode "$mode" --flows "$flows" --size "$size" \
+    target/release/loadgen --vdev "$gen_vdev" --lcores 0 --mode "${mode%-proxy}" --flows "$flows" --size "$size" \
         --seconds "$secs" --warmup 3 "${extra[@]}" --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" | tee "$work/result-$1.txt" |
         grep '^result' || echo "result (no output: see $work/loadgen-$1.log)"
 }
@@ -72,7 +73,7 @@ field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 # (out to the reflector, and its reply back), so both halves count.
 rate=received_mpps
 [ "$mode" = proxy ] && rate=forwarded_mpps
-[ "$mode" = tcp ] && rate=connections_mps
+case "$mode" in tcp | tcp-proxy) rate=connections_mps ;; esac
 echo "net_memif, $mode, $flows flows, $size-byte frames (+FCS), ${secs} s after 3 s warm-up"
 printf '%-28s %12s %12s %15s %13s %8s %9s %9s\n' forwarder "offered Mpps" "back Mpps" "forwarded Mpps" \
     "M conn/s" "loss %" "p50 us" "p99 us"

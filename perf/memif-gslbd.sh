@@ -8,7 +8,8 @@
 #   KIND  udp: established UDP flows; syn or tcp: TCP, each connection a new
 #         flow; proxy: UDP with the real servers down and a remote site
 #         (VIP 198.51.100.10, next hop the generator) taken as up, so every
-#         flow is proxied through PIPs 192.0.2.200 upward.
+#         flow is proxied through PIPs 192.0.2.200 upward; tcp-proxy: the
+#         same for whole TCP connections.
 # MEMIF_SYN_TIMEOUT_S (default 1): how long a SYN's flow waits for the
 # handshake; short, so a SYN flood's table holds about a second of it.
 memif_gslbd_config() {
@@ -16,19 +17,24 @@ memif_gslbd_config() {
     local proto=udp state=up pips="" remote="" remote_site=""
     local capacity=$((flows + flows / 2 + 65536))
     case "$kind" in
-    syn | tcp)
+    syn | tcp | tcp-proxy)
         # Every SYN is a new flow that lives syn_timeout_s (1 s), every
         # closed connection closed_timeout_s (1 s): the table must hold a
         # second of the new-connection rate.
         proto=tcp
         capacity=8388608
         ;;
-    proxy)
+    esac
+    case "$kind" in
+    proxy | tcp-proxy)
         # 64,512 ports a PIP (1024 upward), so enough PIPs for every flow
-        # to hold one.
+        # to hold one; connections hold theirs until they age (1 s after
+        # closing), so for tcp-proxy as many as there are addresses: 55
+        # PIPs, 3.5M ports, a second and more of the rate one core reaches.
         state=down
-        local list="" i
-        for i in $(seq 0 $((flows / 64512))); do list="${list:+$list, }\"192.0.2.$((200 + i))\""; done
+        local list="" i last=$((flows / 64512))
+        [ "$kind" = tcp-proxy ] && last=54
+        for i in $(seq 0 "$last"); do list="${list:+$list, }\"192.0.2.$((200 + i))\""; done
         pips="pips = [$list]"
         remote='remotes = [{ site = "remote", vip = "198.51.100.10" }]'
         remote_site="[[remote_site]]

@@ -10,7 +10,8 @@
 #      flow is proxied through a PIP, and the generator's replies as the
 #      remote VIP are translated back to the clients;
 #   3. tcp: whole connections (handshake, data both ways, FINs) through the
-#      TCP state machine complete, each a new flow.
+#      TCP state machine complete, each a new flow;
+#   4. the same connections proxied through the PIPs to the remote site.
 # Needs root and hugepages.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -77,6 +78,18 @@ if at_least "$done_mps" 0.0125 && little_loss "$res" &&
     ok "tcp: $done_mps M connections/s completed (SYN to FIN p50 $(field "$res" p50_us) us), loss $(field "$res" loss_pct) %"
 else
     bad "tcp: $res / $cores"
+fi
+
+# 4. Whole TCP connections proxied: the seed scenario's "every frame until
+# FIN" through a PIP, each connection's port given back once it closed.
+run tcp-proxy 1000000 0.05
+done_mps="$(field "$res" connections_mps)"
+expired="$(tr ' ' '\n' <<<"$cores" | awk -F= '$1 == "flows_expired_proxy" { print $2 }')"
+if at_least "$done_mps" 0.0125 && little_loss "$res" && grep -q "flows_created_proxy=" <<<"$cores" &&
+    ! grep -q flows_created_local <<<"$cores" && at_least "${expired:-0}" 1 && [ -z "$(unexpected "$cores")" ]; then
+    ok "tcp through the PIPs: $done_mps M connections/s completed, $expired closed and aged (ports given back), loss $(field "$res" loss_pct) %"
+else
+    bad "tcp-proxy: $res / $cores"
 fi
 
 echo "$NAME: $passed passed, $failed failed"
