@@ -32,31 +32,26 @@ impl BenchPort {
             assert_eq!(f.len(), frame_len, "all frames must have one length");
             flat[i * stride..i * stride + frame_len].copy_from_slice(f);
         }
-        BenchPort {
-            frames: flat,
-            stride,
-            frame_len,
-            count: frames.len(),
-            next: 0,
-            pool: (0..4 * BURST).map(|_| MemBuf::new()).collect(),
-            sent: 0,
-            sent_bytes: 0,
-            freed: 0,
-            budget: 0,
-        }
+        BenchPort::replaying(flat, stride, frame_len, frames.len())
     }
 
     /// Another port replaying the same frames.
     pub fn clone_frames(&self) -> BenchPort {
+        BenchPort::replaying(self.frames.clone(), self.stride, self.frame_len, self.count)
+    }
+
+    fn replaying(frames: Vec<u8>, stride: usize, frame_len: usize, count: usize) -> BenchPort {
         BenchPort {
-            frames: self.frames.clone(),
+            frames,
+            stride,
+            frame_len,
+            count,
             next: 0,
             pool: (0..4 * BURST).map(|_| MemBuf::new()).collect(),
             sent: 0,
             sent_bytes: 0,
             freed: 0,
             budget: 0,
-            ..*self
         }
     }
 

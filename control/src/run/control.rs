@@ -294,13 +294,13 @@ impl Control {
     fn site_state(&mut self) -> bool {
         let now = Instant::now();
         let Some(polled) = self.node.as_mut().map(|n| n.poll(now)) else { return false };
-        let mut changed = false;
+        // One status for the whole tick: the data path and redirects when
+        // something changed, the admin API's view always (report ages move).
+        let remotes = self.remote_status(now);
         if polled {
-            let before: HashMap<String, bool> =
-                self.remotes.iter().map(|r| (r.name.clone(), r.reachable)).collect();
-            self.remotes = self.remote_status(now);
-            for r in &self.remotes {
-                if before.get(&r.name) != Some(&r.reachable) {
+            for r in &remotes {
+                let before = self.remotes.iter().find(|b| b.name == r.name).map(|b| b.reachable);
+                if before != Some(r.reachable) {
                     println!(
                         "site-state: {} is {}",
                         r.name,
@@ -308,11 +308,10 @@ impl Control {
                     );
                 }
             }
+            self.remotes = remotes.clone();
             self.redirects.update(&self.remotes);
-            changed = true;
         }
-        let remotes = self.remote_status(now);
-        let Some(node) = self.node.as_mut() else { return changed };
+        let Some(node) = self.node.as_mut() else { return polled };
         if let Ok(mut v) = self.view.lock() {
             v.remotes = remotes;
             v.refused_unknown = node.refused_unknown.clone();
@@ -322,7 +321,7 @@ impl Control {
         let news = services != self.last_reported;
         node.report(now, &services, load, news);
         self.last_reported = services;
-        changed
+        polled
     }
 
     /// Next-hop MACs from the kernel's table; asks for missing ones once a second.
