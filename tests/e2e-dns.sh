@@ -11,7 +11,8 @@
 #   3. the admin API explains the answer rule by rule;
 #   4. site 1's POP3 server killed: the answer becomes site 2's VIP; started
 #      again: site 1's (the seconds each took are printed);
-#   5. the response counters are in /metrics.
+#   5. the response counters are in /metrics, and UDP queries went through
+#      the data path's DNS ring (not the kernel's socket).
 # Needs root and hugepages.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -100,10 +101,15 @@ m="$(curl -s http://127.0.0.1:9181/metrics)"
 nxd="$(awk '/^gslbd_dns_responses_total\{rcode="NXDOMAIN"\}/ { print $2 }' <<<"$m")"
 noerr="$(awk '/^gslbd_dns_responses_total\{rcode="NOERROR"\}/ { print $2 }' <<<"$m")"
 tcpq="$(awk '/^gslbd_dns_tcp_queries_total/ { print $2 }' <<<"$m")"
-if [ "${nxd:-0}" -ge 1 ] && [ "${noerr:-0}" -ge 10 ] && [ "${tcpq:-0}" -ge 1 ]; then
-    ok "metrics: $noerr NOERROR, $nxd NXDOMAIN, $tcpq over TCP"
+# UDP queries take the data path's DNS ring, not the kernel's socket: the
+# data cores count each query given to the DNS thread and each answer sent.
+ring_q="$(awk '/^gslbd_events_total\{.*event="dns_queries"/ { s += $2 } END { print s + 0 }' <<<"$m")"
+ring_a="$(awk '/^gslbd_events_total\{.*event="dns_answers"/ { s += $2 } END { print s + 0 }' <<<"$m")"
+if [ "${nxd:-0}" -ge 1 ] && [ "${noerr:-0}" -ge 10 ] && [ "${tcpq:-0}" -ge 1 ] &&
+    [ "$ring_q" -ge 10 ] && [ "$ring_a" -ge 10 ] && [ "$((ring_q + tcpq))" -ge "$((noerr + nxd))" ]; then
+    ok "metrics: $noerr NOERROR, $nxd NXDOMAIN, $tcpq over TCP; $ring_q UDP queries through the DNS ring, $ring_a answers"
 else
-    bad "dns metrics: noerror '$noerr' nxdomain '$nxd' tcp '$tcpq'"
+    bad "dns metrics: noerror '$noerr' nxdomain '$nxd' tcp '$tcpq' ring queries '$ring_q' answers '$ring_a'"
 fi
 
 if [ "$failed" -gt 0 ]; then

@@ -184,8 +184,10 @@ pub fn render(s: &Scrape) -> Result<String, prometheus::Error> {
     }
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     for (name, help, v) in [
-        ("dns_dropped_total", "DNS messages dropped unanswered (no header, or a response).", &s.dns.dropped),
+        ("dns_dropped_total", "DNS messages dropped unanswered (malformed, or a response).", &s.dns.dropped),
         ("dns_tcp_queries_total", "DNS queries received over TCP.", &s.dns.tcp_queries),
+        ("dns_bad_checksum_total", "UDP DNS queries dropped for a wrong UDP checksum.", &s.dns.bad_checksum),
+        ("dns_ring_full_total", "DNS answers lost: the data cores' answer ring was full.", &s.dns.ring_full),
     ] {
         let c = prometheus::IntCounter::new(name, help)?;
         r.register(Box::new(c.clone()))?;

@@ -6,7 +6,7 @@
 //! keeps its slot, marked down, and is never chosen again.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use dataplane::flow::Timeouts;
 use dataplane::snapshot::{
@@ -100,6 +100,7 @@ impl Builder {
             .flat_map(|k| k.addresses.iter())
             .filter_map(|a| config::cidr(a.get_ref()).ok().map(|(addr, _)| addr))
             .collect();
+        s.dns = dns_endpoints(file, &s.own);
         s.pips = file.site.pips.iter().map(|p| *p.get_ref()).collect();
         let f = &file.flows;
         s.timeouts = Timeouts {
@@ -210,4 +211,22 @@ fn method(m: config::Method) -> Method {
         config::Method::SourceHash => Method::SourceHash,
         config::Method::Maglev => Method::Maglev,
     }
+}
+
+/// The own addresses' UDP endpoints where the DNS listens (each own address,
+/// for a wildcard listen): the data path gives their queries to the DNS
+/// thread. A listen address that is not an own address is the kernel's only.
+fn dns_endpoints(file: &File, own: &[Ipv4Addr]) -> Vec<SocketAddrV4> {
+    let Some(d) = &file.dns else { return Vec::new() };
+    let mut out = Vec::new();
+    for l in &d.listen {
+        let SocketAddr::V4(l) = l else { continue };
+        for &a in own {
+            let e = SocketAddrV4::new(a, l.port());
+            if (l.ip().is_unspecified() || *l.ip() == a) && !out.contains(&e) {
+                out.push(e);
+            }
+        }
+    }
+    out
 }

@@ -83,6 +83,8 @@ named_enum! {
         ExceptionFull = "exception_full",
         /// Another data core's hand-off ring was full.
         HandoffFull = "handoff_full",
+        /// The DNS thread's query ring was full (it is behind or stopped).
+        DnsRingFull = "dns_ring_full",
     }
 }
 
@@ -113,6 +115,10 @@ named_enum! {
         HandedOff = "handed_off",
         /// Received from another data core.
         HandedIn = "handed_in",
+        /// UDP queries to the appliance's DNS, given to the DNS thread.
+        DnsQueries = "dns_queries",
+        /// The DNS thread's answers sent by this core.
+        DnsAnswers = "dns_answers",
     }
 }
 

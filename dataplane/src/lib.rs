@@ -19,5 +19,6 @@ pub mod prefetch;
 pub mod rss;
 pub mod select;
 pub mod snapshot;
+pub mod turnaround;
 pub mod wire;
 pub mod worker;

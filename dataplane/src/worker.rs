@@ -22,6 +22,7 @@ pub struct Worker<P: Port> {
     rx: Burst<P::Buf>,
     tx: Burst<P::Buf>,
     kernel: Burst<P::Buf>,
+    dns: Burst<P::Buf>,
     dropped: Burst<P::Buf>,
     /// Packets for each other data core (those whose flows it owns).
     handoff: Vec<Burst<P::Buf>>,
@@ -40,6 +41,7 @@ impl<P: Port> Worker<P> {
             rx: Burst::new(),
             tx: Burst::new(),
             kernel: Burst::new(),
+            dns: Burst::new(),
             dropped: Burst::new(),
             handoff: (0..cores).map(|_| Burst::new()).collect(),
             prepared: [Prepared::default(); BURST],
@@ -74,17 +76,20 @@ impl<P: Port> Worker<P> {
         counters.add(Event::RxBytes, self.rx.iter().map(|b| b.data().len() as u64).sum());
         self.burst(self.handoff.len() > 1, now_ms);
 
-        // The kernel's own packets (ARP, health checks, DNS answers) leave
-        // through the data port untouched.
+        // The kernel's own packets (ARP, health checks, TCP DNS) and the DNS
+        // thread's answers leave through the data port untouched.
         self.port.kernel_burst(&mut self.tx);
         let from_kernel = self.tx.len();
+        self.port.dns_burst(&mut self.tx);
+        let answers = self.tx.len() - from_kernel;
+        self.core.counters.add(Event::DnsAnswers, answers as u64);
         self.flush();
 
         self.core.expire(now_ms);
         let c = &self.core.counters;
         c.set(Gauge::FlowsActive, u64::from(self.core.flows.len()));
         c.set(Gauge::PipPortsInUse, self.core.pips.in_use() as u64);
-        handed + received + from_kernel
+        handed + received + from_kernel + answers
     }
 
     /// Runs the burst in `rx` through the pipeline in three passes, so the
@@ -127,6 +132,7 @@ impl<P: Port> Worker<P> {
                     self.tx.push(buf);
                 }
                 Action::Kernel => self.kernel.push(buf),
+                Action::Dns => self.dns.push(buf),
                 Action::Drop(_) => self.dropped.push(buf),
                 Action::Handoff(to) => match self.handoff.get_mut(usize::from(to)) {
                     Some(h) => h.push(buf),
@@ -157,6 +163,10 @@ impl<P: Port> Worker<P> {
         if !self.kernel.is_empty() {
             let lost = self.port.to_kernel(&mut self.kernel);
             c.count_drops(DropReason::ExceptionFull, lost as u64);
+        }
+        if !self.dns.is_empty() {
+            let lost = self.port.to_dns(&mut self.dns);
+            c.count_drops(DropReason::DnsRingFull, lost as u64);
         }
         if !self.dropped.is_empty() {
             self.port.free(&mut self.dropped);

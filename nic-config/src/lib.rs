@@ -2,12 +2,14 @@
 //! the DPDK implementation of the data path's `Port`. Typed settings in,
 //! running ports out; every failure says what was being done and why.
 
+pub mod dns_rings;
 pub mod eal;
 pub mod error;
 pub mod port;
 pub mod queue;
 pub mod rings;
 
+pub use dns_rings::DnsRings;
 pub use eal::{tsc, Eal, EalConfig};
 pub use error::DpdkError;
 pub use port::{EthPort, PortConfig, PortStats};

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use dataplane::port::{Burst, PacketBuf, Port, BURST};
 use dpdk_sys as sys;
 
+use crate::dns_rings::DnsRings;
 use crate::rings::Rings;
 
 /// One received packet, owned by the data core until sent or freed.
@@ -24,7 +25,7 @@ impl Mbuf {
         NonNull::new(m).map(Mbuf)
     }
 
-    fn into_raw(self) -> *mut sys::rte_mbuf {
+    pub(crate) fn into_raw(self) -> *mut sys::rte_mbuf {
         let p = self.0.as_ptr();
         std::mem::forget(self);
         p
@@ -84,12 +85,14 @@ impl Drop for Mbuf {
 
 /// A data core's queues: `queue` on the data port and, if there is an
 /// exception path, the same queue on the kernel port; with several data
-/// cores, the hand-off rings (this core's is number `queue`).
+/// cores, the hand-off rings (this core's is number `queue`); the DNS
+/// thread's rings when the appliance serves DNS.
 pub struct DpdkQueue {
     pub port: u16,
     pub queue: u16,
     pub kernel: Option<u16>,
     pub rings: Option<Arc<Rings>>,
+    pub dns: Option<Arc<DnsRings>>,
 }
 
 fn rx(port: u16, queue: u16, out: &mut Burst<Mbuf>) {
@@ -206,6 +209,19 @@ impl Port for DpdkQueue {
             if let Some(m) = NonNull::new(m.cast::<sys::rte_mbuf>()) {
                 out.push(Mbuf(m));
             }
+        }
+    }
+
+    fn to_dns(&mut self, pkts: &mut Burst<Mbuf>) -> usize {
+        match &self.dns {
+            Some(d) => d.ask(pkts),
+            None => self.to_kernel(pkts),
+        }
+    }
+
+    fn dns_burst(&mut self, out: &mut Burst<Mbuf>) {
+        if let Some(d) = &self.dns {
+            d.answers(out);
         }
     }
 

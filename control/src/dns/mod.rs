@@ -4,11 +4,13 @@
 //! client's subnet), and for its zones' SOA and NS.
 
 mod answer;
+mod ring;
 mod select;
 mod server;
 mod service;
 mod view;
 
+pub use ring::{Idle, RingServer};
 pub use server::{DnsServer, DnsStats, SharedView};
 pub use service::{explain, local_health, Dns, DnsHandle};
 pub use view::{DnsView, SiteInputs};

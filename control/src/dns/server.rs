@@ -27,10 +27,14 @@ pub struct DnsStats {
     pub notimp: AtomicU64,
     pub dropped: AtomicU64,
     pub tcp_queries: AtomicU64,
+    /// UDP queries from the data path whose checksum was wrong.
+    pub bad_checksum: AtomicU64,
+    /// Answers lost because the data cores' answer ring was full.
+    pub ring_full: AtomicU64,
 }
 
 impl DnsStats {
-    fn count(&self, o: Outcome) {
+    pub(super) fn count(&self, o: Outcome) {
         let c = match o {
             Outcome::Dropped => &self.dropped,
             Outcome::Answered(ResponseCode::NoError) => &self.noerror,

@@ -5,10 +5,14 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
-use super::{DnsServer, DnsStats, DnsView, SharedView, SiteInputs};
+use dataplane::wire::MacAddr;
+use nic_config::DnsRings;
+
+use super::{DnsServer, DnsStats, DnsView, Idle, RingServer, SharedView, SiteInputs};
 use crate::config::{self, File};
 use crate::health::ServerHealth;
 use crate::sitestate::node::RemoteStatus;
@@ -25,17 +29,36 @@ pub struct Dns {
     pub handle: DnsHandle,
     server: Option<DnsServer>,
     listen: Vec<SocketAddr>,
+    /// The data path's DNS rings and the data port's MAC, when there are
+    /// rings; their thread runs while a `[dns]` section is configured.
+    rings: Option<(Arc<DnsRings>, MacAddr)>,
+    ring_server: Option<RingServer>,
 }
 
 impl Dns {
-    pub fn new() -> Dns {
+    pub fn new(rings: Option<(Arc<DnsRings>, MacAddr)>) -> Dns {
         let handle =
             DnsHandle { view: Arc::new(ArcSwapOption::empty()), stats: Arc::new(DnsStats::default()) };
-        Dns { handle, server: None, listen: Vec::new() }
+        Dns { handle, server: None, listen: Vec::new(), rings, ring_server: None }
     }
 
     /// Starts, stops or moves the listeners to match `f`.
     pub fn configure(&mut self, f: &File, netns: Option<&str>) -> Result<(), String> {
+        match (&f.dns, &self.rings, self.ring_server.is_some()) {
+            (Some(_), Some((rings, mac)), false) => {
+                let idle =
+                    Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
+                let h = &self.handle;
+                self.ring_server =
+                    Some(RingServer::start(rings.clone(), *mac, h.view.clone(), h.stats.clone(), idle)?);
+            }
+            (None, _, true) => {
+                if let Some(r) = self.ring_server.take() {
+                    r.stop();
+                }
+            }
+            _ => {}
+        }
         let want: Vec<SocketAddr> = f.dns.as_ref().map(|d| d.listen.clone()).unwrap_or_default();
         if want == self.listen && (self.server.is_some() || want.is_empty()) {
             return Ok(());
@@ -69,6 +92,9 @@ impl Dns {
     pub fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.stop();
+        }
+        if let Some(r) = self.ring_server.take() {
+            r.stop();
         }
     }
 }

@@ -254,3 +254,49 @@ fn served_over_udp_and_tcp() {
     assert_eq!(stats.answered()[0], ("NOERROR", 3));
     server.stop();
 }
+
+/// The DNS thread's path: a query frame from the data path becomes the
+/// answer frame in the same buffer, as the kernel socket would have sent it.
+#[test]
+fn answered_in_the_query_buffer() {
+    use dataplane::lab::frames;
+    use dataplane::port::{MemBuf, PacketBuf};
+    use dataplane::turnaround::datagram;
+    use dataplane::wire::MacAddr;
+    use std::net::SocketAddrV4;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let me = MacAddr([2, 0, 0, 0, 0, 1]);
+    let client_mac = MacAddr([2, 0, 0, 0, 0, 7]);
+    let asker = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), 40_000);
+    let server = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 53);
+    let v = view(Some(true), None);
+    let stats = super::DnsStats::default();
+    let q = query("pop.gslb.example.org.", RecordType::A, None);
+    let mut buf = MemBuf::new();
+    buf.fill(&frames::udp(client_mac, me, asker, server, &q));
+    assert!(super::ring::answer_in_place(&mut buf, Some(&v), me, &stats));
+    let d = datagram(buf.data()).expect("a sound UDP datagram");
+    assert_eq!((d.src, d.dst), (server, asker));
+    assert_eq!(&buf.data()[..12], &[client_mac.0, me.0].concat()[..]);
+    let m = Message::from_vec(&buf.data()[d.payload]).expect("decodes");
+    assert_eq!((m.id(), m.message_type()), (0x4242, MessageType::Response));
+    assert_eq!(a_records(&m), vec![Ipv4Addr::new(192, 0, 2, 10)]);
+    assert_eq!(stats.answered()[0], ("NOERROR", 1));
+
+    // A corrupted query is dropped and counted; so is one before any view.
+    let mut bad = frames::udp(client_mac, me, asker, server, &q);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    buf.fill(&bad);
+    assert!(!super::ring::answer_in_place(&mut buf, Some(&v), me, &stats));
+    assert_eq!(stats.bad_checksum.load(Relaxed), 1);
+    buf.fill(&frames::udp(client_mac, me, asker, server, &q));
+    assert!(!super::ring::answer_in_place(&mut buf, None, me, &stats));
+    // A response is not answered (no loops between servers).
+    let mut r = Message::from_vec(&q).expect("decodes");
+    r.set_message_type(MessageType::Response);
+    buf.fill(&frames::udp(client_mac, me, asker, server, &r.to_vec().expect("encodes")));
+    assert!(!super::ring::answer_in_place(&mut buf, Some(&v), me, &stats));
+    assert_eq!(stats.answered()[0], ("NOERROR", 1));
+}

@@ -95,11 +95,11 @@ impl Control {
         let first =
             builder.build(f, dev.port.mac, &inputs).map_err(|e| format!("{}: {e}", path.display()))?;
         let publisher = Publisher::new(first);
-        let counters = cores::launch(dev, f, &publisher, stop)?;
+        let (counters, dns_rings) = cores::launch(dev, f, &publisher, stop)?;
         banner(f, dev);
 
         let redirects = Redirects::start(redirect::plans(f), dev.tap_ns(), &remotes)?;
-        let mut dns = Dns::new();
+        let mut dns = Dns::new(dns_rings.map(|r| (r, dev.port.mac)));
         dns.configure(f, netns(f))?;
         if let Some(d) = &f.dns {
             println!("  dns: authoritative for {} zone(s) on {:?}", d.zones.len(), d.listen);

@@ -11,7 +11,7 @@ use dataplane::rss::{Rss, Toeplitz};
 use dataplane::snapshot::Publisher;
 use dataplane::worker::Worker;
 use nic_config::port::RSS_KEY;
-use nic_config::{tsc, DpdkQueue, Rings};
+use nic_config::{tsc, DnsRings, DpdkQueue, Rings};
 
 use super::devices::Devices;
 use crate::config::File;
@@ -44,14 +44,15 @@ pub(super) fn data_core(mut worker: Worker<DpdkQueue>, stop: Arc<AtomicBool>, hz
 }
 
 /// Starts one data core per worker lcore of `dev`, each with its flow
-/// table and a subscription to `publisher`; returns their counters. The
-/// hand-off rings (several cores only) live as long as the last data core.
+/// table and a subscription to `publisher`; returns their counters and,
+/// when DNS is configured, the rings for the DNS thread. The hand-off rings
+/// (several cores only) live as long as the last data core.
 pub(super) fn launch(
     dev: &Devices,
     f: &File,
     publisher: &Publisher,
     stop: &Arc<AtomicBool>,
-) -> Result<Vec<Arc<CoreCounters>>, String> {
+) -> Result<(Vec<Arc<CoreCounters>>, Option<Arc<DnsRings>>), String> {
     let queues = dev.lcores.len() as u16;
     let idle = Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
     let seed =
@@ -60,6 +61,12 @@ pub(super) fn launch(
         Some(Rings::new(usize::from(queues), 4096).map_err(|e| e.to_string())?)
     } else {
         None
+    };
+    // Made only with a [dns] section at start: one added by a reload is
+    // answered through the kernel's socket instead.
+    let dns = match f.dns {
+        Some(_) => Some(DnsRings::new().map_err(|e| e.to_string())?),
+        None => None,
     };
     let mut counters: Vec<Arc<CoreCounters>> = Vec::new();
     for (i, &lcore) in dev.lcores.iter().enumerate() {
@@ -84,10 +91,11 @@ pub(super) fn launch(
             queue: i as u16,
             kernel: dev.kernel_port.as_ref().map(|k| k.id),
             rings: rings.clone(),
+            dns: dns.clone(),
         };
         let worker = Worker::new(core, queue, publisher.subscribe());
         let (stop, hz) = (stop.clone(), dev.eal.tsc_hz());
         dev.eal.launch(lcore, move || data_core(worker, stop, hz, idle)).map_err(|e| e.to_string())?;
     }
-    Ok(counters)
+    Ok((counters, dns))
 }

@@ -32,6 +32,9 @@ pub enum Action {
     Tx(u16),
     /// Hand it to the kernel: traffic for the appliance's own address.
     Kernel,
+    /// A query for the appliance's DNS: to the DNS thread, which answers in
+    /// the same buffer (no kernel socket on the way).
+    Dns,
     Drop(DropReason),
     /// Give it to the data core that owns its flow (only with several cores).
     Handoff(u16),
@@ -160,6 +163,7 @@ impl Core {
             Action::Tx(_) => {}
             Action::Handoff(_) => self.counters.inc(Event::HandedOff),
             Action::Kernel => self.counters.inc(Event::ExceptionPackets),
+            Action::Dns => self.counters.inc(Event::DnsQueries),
             Action::Drop(r) => self.counters.count_drop(r),
         }
     }
@@ -314,6 +318,9 @@ impl Core {
                 None => Action::Drop(DropReason::VipNoService),
             },
             Some(AddrKind::Pip(_)) => Action::Drop(DropReason::PipNoFlow),
+            Some(AddrKind::Own) if l4.key.proto == protocol::UDP && snap.is_dns(dst, l4.key.tuple.dport) => {
+                Action::Dns
+            }
             Some(AddrKind::Own) => Action::Kernel,
             None => Action::Drop(DropReason::NotOurAddress),
         }

@@ -58,6 +58,10 @@ pub struct MemoryPort {
     tx: VecDeque<MemBuf>,
     kernel_rx: VecDeque<MemBuf>,
     kernel_tx: VecDeque<MemBuf>,
+    /// Queries given to the DNS thread and its answers, once `enable_dns`
+    /// is called; until then queries go to the kernel, as on a port
+    /// without a DNS ring.
+    dns: Option<(VecDeque<MemBuf>, VecDeque<MemBuf>)>,
     /// Most packets the transmit side holds before it reports a full queue.
     tx_limit: usize,
     /// With several data cores: this core's index and every core's hand-off
@@ -73,6 +77,7 @@ impl MemoryPort {
             tx: VecDeque::with_capacity(buffers),
             kernel_rx: VecDeque::with_capacity(buffers),
             kernel_tx: VecDeque::with_capacity(buffers),
+            dns: None,
             tx_limit: buffers,
             rings: None,
         }
@@ -88,6 +93,30 @@ impl MemoryPort {
                 p
             })
             .collect()
+    }
+
+    /// Gives the port a DNS ring: `take_dns` and `answer_dns` are the DNS
+    /// thread's side of it.
+    pub fn enable_dns(&mut self) {
+        self.dns = Some((VecDeque::new(), VecDeque::new()));
+    }
+
+    /// Queries given to the DNS ring since the last call.
+    pub fn take_dns(&mut self) -> Vec<Vec<u8>> {
+        match &mut self.dns {
+            Some((queries, _)) => Self::drain(&mut self.pool, queries),
+            None => Vec::new(),
+        }
+    }
+
+    /// Queues an answer as if the DNS thread had written it.
+    pub fn answer_dns(&mut self, frame: &[u8]) -> bool {
+        let Some(b) = self.buf(frame) else { return false };
+        match &mut self.dns {
+            Some((_, answers)) => answers.push_back(b),
+            None => self.pool.push(b),
+        }
+        self.dns.is_some()
     }
 
     /// Makes the transmit queue refuse packets beyond `limit` waiting ones.
@@ -173,6 +202,26 @@ impl Port for MemoryPort {
     fn kernel_burst(&mut self, out: &mut Burst<MemBuf>) {
         while !out.is_full() {
             match self.kernel_tx.pop_front() {
+                Some(b) => out.push(b),
+                None => break,
+            }
+        }
+    }
+
+    fn to_dns(&mut self, pkts: &mut Burst<MemBuf>) -> usize {
+        match &mut self.dns {
+            Some((queries, _)) => {
+                queries.extend(pkts.drain(..));
+                0
+            }
+            None => self.to_kernel(pkts),
+        }
+    }
+
+    fn dns_burst(&mut self, out: &mut Burst<MemBuf>) {
+        let Some((_, answers)) = &mut self.dns else { return };
+        while !out.is_full() {
+            match answers.pop_front() {
                 Some(b) => out.push(b),
                 None => break,
             }

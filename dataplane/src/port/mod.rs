@@ -60,4 +60,16 @@ pub trait Port {
     fn handed(&mut self, out: &mut Burst<Self::Buf>) {
         let _ = out;
     }
+
+    /// Gives DNS queries to the DNS thread, leaving `pkts` empty; returns how
+    /// many were freed for lack of room. A port without a DNS ring hands
+    /// them to the kernel, whose socket answers them too.
+    fn to_dns(&mut self, pkts: &mut Burst<Self::Buf>) -> usize {
+        self.to_kernel(pkts)
+    }
+
+    /// Appends the DNS thread's answers, to be sent on the data port.
+    fn dns_burst(&mut self, out: &mut Burst<Self::Buf>) {
+        let _ = out;
+    }
 }

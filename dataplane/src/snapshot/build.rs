@@ -18,6 +18,7 @@ pub enum SnapshotError {
     UnknownSite { service: String, site: u16 },
     DuplicateService { vip: Ipv4Addr, port: u16, proto: &'static str },
     AddressReused { addr: Ipv4Addr },
+    DnsNotOwn { addr: Ipv4Addr },
     TooMany { what: &'static str, max: usize },
 }
 
@@ -39,6 +40,9 @@ impl fmt::Display for SnapshotError {
             SnapshotError::AddressReused { addr } => {
                 write!(f, "{addr} is used twice among VIPs, PIPs and own addresses")
             }
+            SnapshotError::DnsNotOwn { addr } => {
+                write!(f, "DNS is served on {addr}, which is not one of the appliance's own addresses")
+            }
             SnapshotError::TooMany { what, max } => write!(f, "more than {max} {what}"),
         }
     }
@@ -54,6 +58,7 @@ impl Snapshot {
             generation: 0,
             mac,
             own: Vec::new(),
+            dns: Vec::new(),
             pips: Vec::new(),
             real_servers: Vec::new(),
             groups: Vec::new(),
@@ -108,6 +113,9 @@ impl Snapshot {
         }
         for (i, &a) in self.pips.iter().enumerate() {
             add(a, AddrKind::Pip(i as u8))?;
+        }
+        if let Some(d) = self.dns.iter().find(|d| !self.own.contains(d.ip())) {
+            return Err(SnapshotError::DnsNotOwn { addr: *d.ip() });
         }
         let mut service_by_key = FastMap::default();
         for (i, s) in self.services.iter().enumerate() {

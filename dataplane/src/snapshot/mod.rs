@@ -13,7 +13,7 @@ mod publish;
 pub use build::SnapshotError;
 pub use publish::{Publisher, Subscriber};
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::flow::Timeouts;
 use crate::hash::FastMap;
@@ -194,6 +194,9 @@ pub struct Snapshot {
     /// MAC of the data port: source of everything the appliance sends.
     pub mac: MacAddr,
     pub own: Vec<Ipv4Addr>,
+    /// UDP endpoints among the own addresses where the appliance's DNS
+    /// answers: their queries go to the DNS thread by ring, not the kernel.
+    pub dns: Vec<SocketAddrV4>,
     pub pips: Vec<Ipv4Addr>,
     pub real_servers: Vec<RealServer>,
     pub groups: Vec<Group>,
@@ -218,6 +221,13 @@ impl Snapshot {
     #[inline]
     pub fn service_for(&self, vip: u32, port: u16, proto: u8) -> Option<u16> {
         self.service_by_key.get(&service_key(vip, port, proto)).copied()
+    }
+
+    /// Whether a UDP datagram to `addr:port` (an own address) is a query for
+    /// the appliance's DNS. A handful of entries: a scan beats a map.
+    #[inline]
+    pub fn is_dns(&self, addr: u32, port: u16) -> bool {
+        self.dns.iter().any(|d| u32::from(*d.ip()) == addr && d.port() == port)
     }
 
     pub fn service_by_name(&self, name: &str) -> Option<u16> {

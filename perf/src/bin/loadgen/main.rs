@@ -118,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut pc = PortConfig::new(&device, 1);
     pc.mbufs = a.mbufs;
     let port = EthPort::open(&pc)?;
-    let mut q = DpdkQueue { port: port.id, queue: 0, kernel: None, rings: None };
+    let mut q = DpdkQueue { port: port.id, queue: 0, kernel: None, rings: None, dns: None };
     let t = template(&a, port.mac);
     let hz = eal.tsc_hz();
     eprintln!(

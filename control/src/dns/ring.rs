@@ -1,0 +1,123 @@
+//! The DNS thread on the data path's rings: UDP queries to the appliance's
+//! DNS come from the data cores in the mbufs they arrived in, are answered
+//! over in the same buffers, and go back for a data core to send. Compared
+//! with the kernel socket this saves, per query, two TAP crossings, a
+//! `recvfrom` and a `sendto`, and the wake-ups of the TAP driver's signal.
+//!
+//! The thread polls like a data core: flat out while queries come, short
+//! sleeps after a run of empty polls. (TCP queries still reach the kernel
+//! socket in `server`.)
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use dataplane::port::{Burst, PacketBuf};
+use dataplane::turnaround::{self, NotDatagram};
+use dataplane::wire::MacAddr;
+use nic_config::DnsRings;
+
+use super::answer::respond;
+use super::server::{DnsStats, SharedView};
+use super::view::DnsView;
+
+/// How the thread idles: after `polls` empty polls it sleeps `sleep`
+/// between polls (the data cores' settings).
+#[derive(Copy, Clone, Debug)]
+pub struct Idle {
+    pub polls: u32,
+    pub sleep: Duration,
+}
+
+pub struct RingServer {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl RingServer {
+    pub fn start(
+        rings: Arc<DnsRings>,
+        mac: MacAddr,
+        view: SharedView,
+        stats: Arc<DnsStats>,
+        idle: Idle,
+    ) -> Result<RingServer, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("dns-ring".into())
+            .spawn(move || serve(&rings, mac, &view, &stats, &s, idle))
+            .map_err(|e| format!("dns-ring thread: {e}"))?;
+        Ok(RingServer { stop, thread })
+    }
+
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.thread.join();
+    }
+}
+
+fn serve(rings: &DnsRings, mac: MacAddr, view: &SharedView, stats: &DnsStats, stop: &AtomicBool, idle: Idle) {
+    let mut queries = Burst::new();
+    let mut answers = Burst::new();
+    let mut empty = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        rings.take(&mut queries);
+        if queries.is_empty() {
+            empty = empty.saturating_add(1);
+            if empty >= idle.polls {
+                std::thread::sleep(idle.sleep);
+            }
+            continue;
+        }
+        empty = 0;
+        let guard = view.load();
+        for mut m in queries.drain(..) {
+            if answer_in_place(&mut m, guard.as_deref(), mac, stats) {
+                answers.push(m);
+            }
+            // An unanswered query's mbuf is freed as it goes out of scope.
+        }
+        let lost = rings.answer(&mut answers);
+        stats.ring_full.fetch_add(lost as u64, Ordering::Relaxed);
+    }
+}
+
+/// Turns the query frame in `buf` into its answer; false if there is
+/// nothing to send (counted in `stats` by why).
+pub fn answer_in_place<B: PacketBuf>(
+    buf: &mut B,
+    view: Option<&DnsView>,
+    mac: MacAddr,
+    stats: &DnsStats,
+) -> bool {
+    let d = match turnaround::datagram(buf.data()) {
+        Ok(d) => d,
+        Err(NotDatagram::BadChecksum) => {
+            stats.bad_checksum.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        Err(NotDatagram::Malformed) => {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+    };
+    // Before the first view (health not known yet) the socket path is
+    // silent too: the client retries.
+    let Some(view) = view else { return false };
+    let (reply, outcome) = respond(view, &buf.data()[d.payload.clone()], IpAddr::V4(*d.src.ip()), true);
+    stats.count(outcome);
+    let Some(reply) = reply else { return false };
+    match turnaround::turn_around(buf.room(), &d, mac, &reply) {
+        Some(n) => {
+            buf.set_len(n);
+            true
+        }
+        None => {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The DNS thread's rings: queries from the data cores to it, answers back.
+//!
+//! A query stays in the mbuf it arrived in: the DNS thread answers over it and
+//! gives the same mbuf back, which whichever data core polls first sends on
+//! its own queue. Queries: many producers (the data cores), one consumer.
+//! Answers: one producer (the DNS thread), many consumers. Both are DPDK's
+//! lock-free `rte_ring`, safe for a non-EAL thread (no per-lcore cache).
+
+use std::ffi::CString;
+use std::sync::Arc;
+
+use dataplane::port::{Burst, BURST};
+use dpdk_sys as sys;
+
+use crate::error::DpdkError;
+use crate::queue::Mbuf;
+
+pub struct DnsRings {
+    queries: *mut sys::rte_ring,
+    answers: *mut sys::rte_ring,
+}
+
+// SAFETY: each ring is created for the concurrency it sees (flags above).
+unsafe impl Send for DnsRings {}
+unsafe impl Sync for DnsRings {}
+
+/// Slots in each ring: with the data cores' bursts of 32, 1024 is room for
+/// a millisecond of queries at a million a second before the thread wakes.
+const SLOTS: u32 = 1024;
+
+fn create(name: &str, flags: u32) -> Result<*mut sys::rte_ring, DpdkError> {
+    let c = CString::new(name).expect("no NUL");
+    // SAFETY: valid name; NULL (with rte_errno) on failure.
+    let r = unsafe { sys::rte_ring_create(c.as_ptr(), SLOTS, sys::SOCKET_ID_ANY, flags) };
+    if r.is_null() {
+        return Err(DpdkError::from_errno(format!("create ring {name} ({SLOTS} slots)")));
+    }
+    Ok(r)
+}
+
+fn enqueue(ring: *mut sys::rte_ring, pkts: &mut Burst<Mbuf>) -> usize {
+    let mut raw = [std::ptr::null_mut(); BURST];
+    let n = pkts.len();
+    for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
+        *slot = m.into_raw().cast::<std::ffi::c_void>();
+    }
+    // SAFETY: n owned mbufs; the ring takes the first `queued`.
+    let queued = unsafe { sys::gslbd_ring_enqueue_burst(ring, raw.as_ptr(), n as u32) } as usize;
+    if queued < n {
+        // SAFETY: the rest are still ours.
+        unsafe { sys::gslbd_pktmbuf_free_bulk(raw[queued..].as_mut_ptr().cast(), (n - queued) as u32) };
+    }
+    n - queued
+}
+
+fn dequeue(ring: *mut sys::rte_ring, out: &mut Burst<Mbuf>) {
+    let want = BURST - out.len();
+    let mut raw = [std::ptr::null_mut(); BURST];
+    // SAFETY: room for `want` pointers.
+    let n = unsafe { sys::gslbd_ring_dequeue_burst(ring, raw.as_mut_ptr(), want as u32) } as usize;
+    for &m in &raw[..n] {
+        if let Some(m) = Mbuf::from_raw(m.cast::<sys::rte_mbuf>()) {
+            out.push(m);
+        }
+    }
+}
+
+impl DnsRings {
+    pub fn new() -> Result<Arc<DnsRings>, DpdkError> {
+        let queries = create("gslbd_dns_queries", sys::RING_F_SC_DEQ)?;
+        let answers = match create("gslbd_dns_answers", sys::RING_F_SP_ENQ) {
+            Ok(r) => r,
+            Err(e) => {
+                // SAFETY: made just above, used by no one.
+                unsafe { sys::rte_ring_free(queries) };
+                return Err(e);
+            }
+        };
+        Ok(Arc::new(DnsRings { queries, answers }))
+    }
+
+    /// A data core's side: queues queries, freeing what does not fit;
+    /// returns how many were freed.
+    pub fn ask(&self, pkts: &mut Burst<Mbuf>) -> usize {
+        enqueue(self.queries, pkts)
+    }
+
+    /// A data core's side: appends answers to send.
+    pub fn answers(&self, out: &mut Burst<Mbuf>) {
+        dequeue(self.answers, out);
+    }
+
+    /// The DNS thread's side (one thread only): appends queries.
+    pub fn take(&self, out: &mut Burst<Mbuf>) {
+        dequeue(self.queries, out);
+    }
+
+    /// The DNS thread's side (one thread only): queues answers, freeing what
+    /// does not fit; returns how many were freed.
+    pub fn answer(&self, pkts: &mut Burst<Mbuf>) -> usize {
+        enqueue(self.answers, pkts)
+    }
+}
+
+impl Drop for DnsRings {
+    fn drop(&mut self) {
+        // SAFETY: the last holder is gone (data cores and the DNS thread);
+        // mbufs left in the rings go back with the mempool when the port closes.
+        unsafe {
+            sys::rte_ring_free(self.queries);
+            sys::rte_ring_free(self.answers);
+        }
+    }
+}
