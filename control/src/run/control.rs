@@ -95,7 +95,7 @@ impl Control {
         let first =
             builder.build(f, dev.port.mac, &inputs).map_err(|e| format!("{}: {e}", path.display()))?;
         let publisher = Publisher::new(first);
-        let (counters, dns_rings) = cores::launch(dev, f, &publisher, stop)?;
+        let cores::Launched { counters, dns: dns_rings } = cores::launch(dev, f, &publisher, stop)?;
         banner(f, dev);
 
         let redirects = Redirects::start(redirect::plans(f), dev.tap_ns(), &remotes)?;

@@ -43,6 +43,12 @@ pub(super) fn data_core(mut worker: Worker<DpdkQueue>, stop: Arc<AtomicBool>, hz
     0
 }
 
+/// What the data cores share with the control side once running.
+pub(super) struct Launched {
+    pub counters: Vec<Arc<CoreCounters>>,
+    pub dns: Option<Arc<DnsRings>>,
+}
+
 /// Starts one data core per worker lcore of `dev`, each with its flow
 /// table and a subscription to `publisher`; returns their counters and,
 /// when DNS is configured, the rings for the DNS thread. The hand-off rings
@@ -52,7 +58,7 @@ pub(super) fn launch(
     f: &File,
     publisher: &Publisher,
     stop: &Arc<AtomicBool>,
-) -> Result<(Vec<Arc<CoreCounters>>, Option<Arc<DnsRings>>), String> {
+) -> Result<Launched, String> {
     let queues = dev.lcores.len() as u16;
     let idle = Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
     let seed =
@@ -97,5 +103,5 @@ pub(super) fn launch(
         let (stop, hz) = (stop.clone(), dev.eal.tsc_hz());
         dev.eal.launch(lcore, move || data_core(worker, stop, hz, idle)).map_err(|e| e.to_string())?;
     }
-    Ok((counters, dns))
+    Ok(Launched { counters, dns })
 }
