@@ -104,3 +104,8 @@ uint64_t gslbd_rss_hf(void)
 {
 	return RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV4_UDP;
 }
+
+unsigned int gslbd_ring_count(const struct rte_ring *r)
+{
+	return rte_ring_count(r);
+}

@@ -29,6 +29,7 @@ unsigned int gslbd_lcore_id(void);
 uint64_t gslbd_rdtsc(void);
 unsigned int gslbd_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n);
 unsigned int gslbd_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int n);
+unsigned int gslbd_ring_count(const struct rte_ring *r);
 
 /* Flag values that DPDK defines as macro expressions bindgen cannot evaluate. */
 uint64_t gslbd_rx_offload_cksum(void); /* IPv4 + TCP + UDP checksum checks */

@@ -5,8 +5,9 @@
 #
 # Site 1's lab (scripts/lab.sh) is brought up; gslbd runs with
 # examples/site1.toml and answers on its own address 198.51.100.1 (queries
-# cross the lab's bridge, gslbd's af_packet port, its data core and its TAP
-# into the appliance's namespace, where the DNS thread's socket is). gdnsd
+# cross the lab's bridge and gslbd's af_packet port; its data core hands them
+# to the DNS thread by ring, which answers in the same buffer, and sends the
+# answers back out). gdnsd
 # runs in a namespace of its own, gs1-gdnsd (198.51.100.53/24), attached to
 # the same bridge, with perf/dns/gdnsd/ (pop: multifo over both sites' VIPs;
 # www: weighted, one answer). dnsperf runs in gs1-client, against each server
@@ -26,7 +27,7 @@
 # histogram option), written to a file and read after the pass.
 # Server CPU: utime+stime from /proc over the pass; for gslbd the whole
 # appliance (its data core polls flat out while packets come, and its
-# af_packet and TAP system calls are its system time) and the DNS UDP thread
+# af_packet system calls are its system time) and the DNS thread (dns-ring)
 # alone. Also printed: each server thread's CPU and context switches, and
 # the whole machine's CPU per CPU and per answer.
 #
@@ -228,7 +229,7 @@ pass() {
     [ "$qps" -gt 0 ] && extra=(-Q "$qps")
     local p0 p1 d0 d1 t0 wall0 wall1
     machine >"$work/m0"; p0="$(cpu_of "$pid")"; d0=0
-    [ "$label" = gslbd ] && d0="$(cpu_of "$pid" "dns-udp")"
+    [ "$label" = gslbd ] && d0="$(cpu_of "$pid" "dns-ring")"
     t0="$(threads_of "$pid")"
     wall0="$(date +%s.%N)"
     # bash -c ... times: dnsperf's own CPU (the client), as its parent saw it.
@@ -237,7 +238,7 @@ pass() {
         -t 2 -v "${extra[@]}" >"$work/times" 2>&1
     wall1="$(date +%s.%N)"
     machine >"$work/m1"; p1="$(cpu_of "$pid")"; d1=0
-    [ "$label" = gslbd ] && d1="$(cpu_of "$pid" "dns-udp")"
+    [ "$label" = gslbd ] && d1="$(cpu_of "$pid" "dns-ring")"
     # The summary lines of dnsperf, and the latency percentiles from -v.
     local sum
     sum="$(grep -vE '^> ' "$out")"
@@ -294,8 +295,9 @@ stopped=
 trap '[ -n "$stopped" ] && kill -CONT "$gslbd_pid" 2>/dev/null; cleanup' EXIT
 
 echo "$NAME: load before: $(cut -d' ' -f1-3 /proc/loadavg); $DURATION s a pass, $CLIENTS clients, $OUTSTANDING outstanding"
-for mode in 0 "$RATE"; do
-    [ "$mode" = 0 ] || [ "$RATE" -gt 0 ] || continue
+modes=(0)
+[ "$RATE" -gt 0 ] && modes+=("$RATE")
+for mode in "${modes[@]}"; do
     answering
     pass gslbd "$GSLBD_ADDR" "$gslbd_pid" "$mode"
     sleep 1
@@ -318,10 +320,11 @@ awk -v tk="$ticks" '{
 echo
 echo "CPU s/M ans: the server's utime+stime over the pass per million answers. For gslbd"
 echo "it is the whole appliance: its data core (polling flat out while packets come, asleep"
-echo "flows.idle_sleep_us between polls when none do) carries every query and answer through"
-echo "af_packet and a TAP; (DNS thread) is the dns-udp thread alone."
+echo "up to flows.idle_sleep_us between polls when none do, woken early by an answer) carries"
+echo "every query and answer through af_packet; (DNS thread) is the dns-ring thread alone,"
+echo "which answers in the query's own buffer and parks when idle until a query comes."
 echo "gdnsd answers from its own namespace's kernel socket (no data path). Kernel work done"
-echo "in softirq context (bridge, veth, TAP) is charged to whichever task it interrupts"
+echo "in softirq context (bridge, veth) is charged to whichever task it interrupts"
 echo "(kernels without CONFIG_IRQ_TIME_ACCOUNTING) or to no task (with it)."
 echo
 echo "The machine over each pass, from /proc/stat (both CPUs; each CPU's busy share; all"

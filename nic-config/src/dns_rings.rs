@@ -5,19 +5,29 @@
 //! its own queue. Queries: many producers (the data cores), one consumer.
 //! Answers: one producer (the DNS thread), many consumers. Both are DPDK's
 //! lock-free `rte_ring`, safe for a non-EAL thread (no per-lcore cache).
+//!
+//! Each direction has a doorbell: an idle DNS thread parks until a data core
+//! queues a query, and an idle data core's sleep ends when an answer is
+//! queued, so a query at a low rate waits for neither one's timer.
 
 use std::ffi::CString;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dataplane::port::{Burst, BURST};
 use dpdk_sys as sys;
 
+use crate::doorbell::Doorbell;
 use crate::error::DpdkError;
 use crate::queue::Mbuf;
 
 pub struct DnsRings {
     queries: *mut sys::rte_ring,
     answers: *mut sys::rte_ring,
+    /// The DNS thread parks on it; queued queries ring it.
+    to_thread: Doorbell,
+    /// Idle data cores park on it; queued answers ring it.
+    to_cores: Doorbell,
 }
 
 // SAFETY: each ring is created for the concurrency it sees (flags above).
@@ -76,13 +86,20 @@ impl DnsRings {
                 return Err(e);
             }
         };
-        Ok(Arc::new(DnsRings { queries, answers }))
+        Ok(Arc::new(DnsRings {
+            queries,
+            answers,
+            to_thread: Doorbell::default(),
+            to_cores: Doorbell::default(),
+        }))
     }
 
     /// A data core's side: queues queries, freeing what does not fit;
     /// returns how many were freed.
     pub fn ask(&self, pkts: &mut Burst<Mbuf>) -> usize {
-        enqueue(self.queries, pkts)
+        let lost = enqueue(self.queries, pkts);
+        self.to_thread.ring();
+        lost
     }
 
     /// A data core's side: appends answers to send.
@@ -98,7 +115,30 @@ impl DnsRings {
     /// The DNS thread's side (one thread only): queues answers, freeing what
     /// does not fit; returns how many were freed.
     pub fn answer(&self, pkts: &mut Burst<Mbuf>) -> usize {
-        enqueue(self.answers, pkts)
+        if pkts.is_empty() {
+            return 0;
+        }
+        let lost = enqueue(self.answers, pkts);
+        self.to_cores.ring();
+        lost
+    }
+
+    /// The DNS thread's idle: parks until a query is queued, `wake` is
+    /// called, or `timeout` passes.
+    pub fn wait_for_queries(&self, timeout: Duration) {
+        // SAFETY: a live ring.
+        self.to_thread.park(|| unsafe { sys::gslbd_ring_count(self.queries) } > 0, timeout);
+    }
+
+    /// Ends the DNS thread's wait (to stop it).
+    pub fn wake(&self) {
+        self.to_thread.ring();
+    }
+
+    /// A data core's idle sleep: `timeout`, cut short when an answer is queued.
+    pub fn doze(&self, timeout: Duration) {
+        // SAFETY: a live ring.
+        self.to_cores.park(|| unsafe { sys::gslbd_ring_count(self.answers) } > 0, timeout);
     }
 }
 

@@ -3,6 +3,7 @@
 //! running ports out; every failure says what was being done and why.
 
 pub mod dns_rings;
+pub mod doorbell;
 pub mod eal;
 pub mod error;
 pub mod port;

@@ -4,9 +4,9 @@
 //! with the kernel socket this saves, per query, two TAP crossings, a
 //! `recvfrom` and a `sendto`, and the wake-ups of the TAP driver's signal.
 //!
-//! The thread polls like a data core: flat out while queries come, short
-//! sleeps after a run of empty polls. (TCP queries still reach the kernel
-//! socket in `server`.)
+//! The thread polls flat out while queries come and parks after a run of
+//! empty polls; a data core that queues a query wakes it. (TCP queries still
+//! reach the kernel socket in `server`.)
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,13 +23,15 @@ use super::answer::respond;
 use super::server::{DnsStats, SharedView};
 use super::view::DnsView;
 
-/// How the thread idles: after `polls` empty polls it sleeps `sleep`
-/// between polls (the data cores' settings).
+/// How the thread idles: after `polls` empty polls it parks until a data
+/// core queues a query.
 #[derive(Copy, Clone, Debug)]
 pub struct Idle {
     pub polls: u32,
-    pub sleep: Duration,
 }
+
+/// Longest park between looks at the stop flag (`stop` also wakes it).
+const PARK: Duration = Duration::from_millis(200);
 
 pub struct RingServer {
     stop: Arc<AtomicBool>,
@@ -53,8 +55,9 @@ impl RingServer {
         Ok(RingServer { stop, thread })
     }
 
-    pub fn stop(self) {
+    pub fn stop(self, rings: &DnsRings) {
         self.stop.store(true, Ordering::SeqCst);
+        rings.wake();
         let _ = self.thread.join();
     }
 }
@@ -68,7 +71,8 @@ fn serve(rings: &DnsRings, mac: MacAddr, view: &SharedView, stats: &DnsStats, st
         if queries.is_empty() {
             empty = empty.saturating_add(1);
             if empty >= idle.polls {
-                std::thread::sleep(idle.sleep);
+                // Woken by the next query, or now and then to look at the stop flag.
+                rings.wait_for_queries(PARK);
             }
             continue;
         }

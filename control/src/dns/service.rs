@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 
@@ -46,15 +45,14 @@ impl Dns {
     pub fn configure(&mut self, f: &File, netns: Option<&str>) -> Result<(), String> {
         match (&f.dns, &self.rings, self.ring_server.is_some()) {
             (Some(_), Some((rings, mac)), false) => {
-                let idle =
-                    Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
+                let idle = Idle { polls: f.flows.idle_polls };
                 let h = &self.handle;
                 self.ring_server =
                     Some(RingServer::start(rings.clone(), *mac, h.view.clone(), h.stats.clone(), idle)?);
             }
-            (None, _, true) => {
+            (None, Some((rings, _)), true) => {
                 if let Some(r) = self.ring_server.take() {
-                    r.stop();
+                    r.stop(rings);
                 }
             }
             _ => {}
@@ -93,8 +91,8 @@ impl Dns {
         if let Some(s) = self.server.take() {
             s.stop();
         }
-        if let Some(r) = self.ring_server.take() {
-            r.stop();
+        if let (Some(r), Some((rings, _))) = (self.ring_server.take(), &self.rings) {
+            r.stop(rings);
         }
     }
 }

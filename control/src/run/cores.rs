@@ -34,7 +34,11 @@ pub(super) fn data_core(mut worker: Worker<DpdkQueue>, stop: Arc<AtomicBool>, hz
         if worker.poll(now_ms) == 0 {
             empty = empty.saturating_add(1);
             if empty >= idle.polls {
-                std::thread::sleep(idle.sleep);
+                // With DNS rings, an answer from the DNS thread ends the nap.
+                match &worker.port.dns {
+                    Some(dns) => dns.doze(idle.sleep),
+                    None => std::thread::sleep(idle.sleep),
+                }
             }
         } else {
             empty = 0;
