@@ -216,7 +216,7 @@ fn method(m: config::Method) -> Method {
 /// The own addresses' UDP endpoints where the DNS listens (each own address,
 /// for a wildcard listen): the data path gives their queries to the DNS
 /// thread. A listen address that is not an own address is the kernel's only.
-fn dns_endpoints(file: &File, own: &[Ipv4Addr]) -> Vec<SocketAddrV4> {
+pub(crate) fn dns_endpoints(file: &File, own: &[Ipv4Addr]) -> Vec<SocketAddrV4> {
     let Some(d) = &file.dns else { return Vec::new() };
     let mut out = Vec::new();
     for l in &d.listen {

@@ -300,3 +300,22 @@ fn answered_in_the_query_buffer() {
     assert!(!super::ring::answer_in_place(&mut buf, Some(&v), me, &stats));
     assert_eq!(stats.answered()[0], ("NOERROR", 1));
 }
+
+/// Which UDP endpoints the data path gives to the DNS thread: the own
+/// addresses the DNS listens on (all of them for a wildcard), once each;
+/// an address that is not the appliance's own stays the kernel's.
+#[test]
+fn the_data_path_answers_on_the_own_addresses_listened_on() {
+    let own = [Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(198, 51, 100, 2)];
+    let listen = |l: &str| {
+        let text = CONF.replace(r#"listen = ["127.0.0.1:25353"]"#, &format!("listen = [{l}]"));
+        let c = Config::parse(Path::new("t.toml"), &text).expect("valid config");
+        crate::snapshot::dns_endpoints(&c.file, &own).into_iter().map(|e| e.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(listen(r#""127.0.0.1:53""#), Vec::<String>::new());
+    assert_eq!(listen(r#""198.51.100.2:53", "127.0.0.1:53""#), ["198.51.100.2:53"]);
+    assert_eq!(
+        listen(r#""0.0.0.0:53", "198.51.100.1:53", "198.51.100.1:5353""#),
+        ["198.51.100.1:53", "198.51.100.2:53", "198.51.100.1:5353"]
+    );
+}
