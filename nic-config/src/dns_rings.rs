@@ -14,12 +14,12 @@ use std::ffi::CString;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dataplane::port::{Burst, BURST};
+use dataplane::port::Burst;
 use dpdk_sys as sys;
 
 use crate::doorbell::Doorbell;
 use crate::error::DpdkError;
-use crate::queue::Mbuf;
+use crate::queue::{ring_dequeue, ring_enqueue, Mbuf};
 
 pub struct DnsRings {
     queries: *mut sys::rte_ring,
@@ -48,33 +48,6 @@ fn create(name: &str, flags: u32) -> Result<*mut sys::rte_ring, DpdkError> {
     Ok(r)
 }
 
-fn enqueue(ring: *mut sys::rte_ring, pkts: &mut Burst<Mbuf>) -> usize {
-    let mut raw = [std::ptr::null_mut(); BURST];
-    let n = pkts.len();
-    for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
-        *slot = m.into_raw().cast::<std::ffi::c_void>();
-    }
-    // SAFETY: n owned mbufs; the ring takes the first `queued`.
-    let queued = unsafe { sys::gslbd_ring_enqueue_burst(ring, raw.as_ptr(), n as u32) } as usize;
-    if queued < n {
-        // SAFETY: the rest are still ours.
-        unsafe { sys::gslbd_pktmbuf_free_bulk(raw[queued..].as_mut_ptr().cast(), (n - queued) as u32) };
-    }
-    n - queued
-}
-
-fn dequeue(ring: *mut sys::rte_ring, out: &mut Burst<Mbuf>) {
-    let want = BURST - out.len();
-    let mut raw = [std::ptr::null_mut(); BURST];
-    // SAFETY: room for `want` pointers.
-    let n = unsafe { sys::gslbd_ring_dequeue_burst(ring, raw.as_mut_ptr(), want as u32) } as usize;
-    for &m in &raw[..n] {
-        if let Some(m) = Mbuf::from_raw(m.cast::<sys::rte_mbuf>()) {
-            out.push(m);
-        }
-    }
-}
-
 impl DnsRings {
     pub fn new() -> Result<Arc<DnsRings>, DpdkError> {
         let queries = create("gslbd_dns_queries", sys::RING_F_SC_DEQ)?;
@@ -97,19 +70,19 @@ impl DnsRings {
     /// A data core's side: queues queries, freeing what does not fit;
     /// returns how many were freed.
     pub fn ask(&self, pkts: &mut Burst<Mbuf>) -> usize {
-        let lost = enqueue(self.queries, pkts);
+        let lost = ring_enqueue(self.queries, pkts);
         self.to_thread.ring();
         lost
     }
 
     /// A data core's side: appends answers to send.
     pub fn answers(&self, out: &mut Burst<Mbuf>) {
-        dequeue(self.answers, out);
+        ring_dequeue(self.answers, out);
     }
 
     /// The DNS thread's side (one thread only): appends queries.
     pub fn take(&self, out: &mut Burst<Mbuf>) {
-        dequeue(self.queries, out);
+        ring_dequeue(self.queries, out);
     }
 
     /// The DNS thread's side (one thread only): queues answers, freeing what
@@ -118,7 +91,7 @@ impl DnsRings {
         if pkts.is_empty() {
             return 0;
         }
-        let lost = enqueue(self.answers, pkts);
+        let lost = ring_enqueue(self.answers, pkts);
         self.to_cores.ring();
         lost
     }

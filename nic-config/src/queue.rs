@@ -126,6 +126,36 @@ fn tx(port: u16, queue: u16, pkts: &mut Burst<Mbuf>) -> usize {
     n - sent
 }
 
+/// Queues mbufs on an `rte_ring`, freeing what does not fit (leaving `pkts`
+/// empty); returns how many were freed.
+pub(crate) fn ring_enqueue(ring: *mut sys::rte_ring, pkts: &mut Burst<Mbuf>) -> usize {
+    let mut raw = [std::ptr::null_mut(); BURST];
+    let n = pkts.len();
+    for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
+        *slot = m.into_raw().cast::<std::ffi::c_void>();
+    }
+    // SAFETY: n owned mbufs; the ring takes the first `queued`.
+    let queued = unsafe { sys::gslbd_ring_enqueue_burst(ring, raw.as_ptr(), n as u32) } as usize;
+    if queued < n {
+        // SAFETY: the rest are still ours.
+        unsafe { sys::gslbd_pktmbuf_free_bulk(raw[queued..].as_mut_ptr().cast(), (n - queued) as u32) };
+    }
+    n - queued
+}
+
+/// Appends up to `BURST - out.len()` mbufs taken from an `rte_ring`.
+pub(crate) fn ring_dequeue(ring: *mut sys::rte_ring, out: &mut Burst<Mbuf>) {
+    let want = BURST - out.len();
+    let mut raw = [std::ptr::null_mut(); BURST];
+    // SAFETY: room for `want` pointers.
+    let n = unsafe { sys::gslbd_ring_dequeue_burst(ring, raw.as_mut_ptr(), want as u32) } as usize;
+    for &m in &raw[..n] {
+        if let Some(m) = Mbuf::from_raw(m.cast::<sys::rte_mbuf>()) {
+            out.push(m);
+        }
+    }
+}
+
 impl DpdkQueue {
     /// Sends what the device takes and leaves the rest, in order, in `pkts`
     /// to be tried again (a generator that must not lose its answers);
@@ -180,35 +210,20 @@ impl Port for DpdkQueue {
     }
 
     fn handoff(&mut self, to: u32, pkts: &mut Burst<Mbuf>) -> usize {
-        let Some(ring) = self.rings.as_ref().and_then(|r| r.get(to as usize)) else {
-            let n = pkts.len();
-            self.free(pkts);
-            return n;
-        };
-        let mut raw = [std::ptr::null_mut(); BURST];
-        let n = pkts.len();
-        for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
-            *slot = m.into_raw().cast::<std::ffi::c_void>();
+        match self.rings.as_ref().and_then(|r| r.get(to as usize)) {
+            Some(ring) => ring_enqueue(ring, pkts),
+            None => {
+                let n = pkts.len();
+                self.free(pkts);
+                n
+            }
         }
-        // SAFETY: n owned mbufs; the ring takes the first `queued`.
-        let queued = unsafe { sys::gslbd_ring_enqueue_burst(ring, raw.as_ptr(), n as u32) } as usize;
-        if queued < n {
-            // SAFETY: the rest are still ours.
-            unsafe { sys::gslbd_pktmbuf_free_bulk(raw[queued..].as_mut_ptr().cast(), (n - queued) as u32) };
-        }
-        n - queued
     }
 
     fn handed(&mut self, out: &mut Burst<Mbuf>) {
-        let Some(ring) = self.rings.as_ref().and_then(|r| r.get(usize::from(self.queue))) else { return };
-        let want = BURST - out.len();
-        let mut raw = [std::ptr::null_mut(); BURST];
-        // SAFETY: room for `want` pointers; only this core dequeues its ring.
-        let n = unsafe { sys::gslbd_ring_dequeue_burst(ring, raw.as_mut_ptr(), want as u32) } as usize;
-        for &m in &raw[..n] {
-            if let Some(m) = NonNull::new(m.cast::<sys::rte_mbuf>()) {
-                out.push(Mbuf(m));
-            }
+        if let Some(ring) = self.rings.as_ref().and_then(|r| r.get(usize::from(self.queue))) {
+            // Only this core dequeues its ring.
+            ring_dequeue(ring, out);
         }
     }
 
