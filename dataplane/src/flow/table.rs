@@ -344,12 +344,26 @@ impl FlowTable {
     /// after `timeout_ms`. The caller has already checked that its forward key
     /// is not in the table; the reverse key is checked here.
     pub fn insert(&mut self, flow: Flow, now_ms: u64, timeout_ms: u32) -> Result<u32, InsertError> {
+        let hf = self.hash(&flow.forward_key());
+        self.insert_hashed(flow, hf, now_ms, timeout_ms)
+    }
+
+    /// `insert` for a caller that has hashed the forward key already (the
+    /// pipeline did, to look it up): one hash fewer per new connection.
+    pub fn insert_hashed(
+        &mut self,
+        flow: Flow,
+        hf: u64,
+        now_ms: u64,
+        timeout_ms: u32,
+    ) -> Result<u32, InsertError> {
         if self.len >= self.capacity {
             return Err(InsertError::Full);
         }
         let fwd = flow.forward_key();
         let rev = flow.reverse_key();
-        let (hf, hr) = (self.hash(&fwd), self.hash(&rev));
+        debug_assert_eq!(hf, self.hash(&fwd), "the forward key's hash");
+        let hr = self.hash(&rev);
         if self.lookup(&rev, hr).is_some() || fwd == rev {
             return Err(InsertError::Collision);
         }

@@ -122,7 +122,7 @@ pub(super) fn handle(
         give_back(core);
         return Action::Drop(DropReason::NoNextHop);
     }
-    let idx = match core.flows.insert(flow, now_ms, state.timeout(&snap.timeouts)) {
+    let idx = match core.flows.insert_hashed(flow, hash, now_ms, state.timeout(&snap.timeouts)) {
         Ok(idx) => idx,
         Err(e) => {
             give_back(core);
@@ -140,8 +140,7 @@ pub(super) fn handle(
         }
         Path::Proxy => core.counters.inc(Event::FlowsCreatedProxy),
     }
-    let flow = *core.flows.get(idx);
-    nat::rewrite(frame, l4.at(), &flow, crate::flow::Dir::Forward);
+    nat::rewrite(frame, l4.at(), core.flows.get(idx), crate::flow::Dir::Forward);
     set_macs(frame, plan.next_hop, snap.mac);
     Action::Tx(len as u16)
 }
