@@ -55,10 +55,23 @@ impl RingServer {
         Ok(RingServer { stop, thread })
     }
 
+    /// Stops the thread and frees the queries still queued, so that a
+    /// reload that removes `[dns]` leaves no mbufs stranded in the ring. (A
+    /// data core that has not seen the new snapshot yet may still queue a
+    /// few; they wait for the next DNS thread, or for shutdown.)
     pub fn stop(self, rings: &DnsRings) {
         self.stop.store(true, Ordering::SeqCst);
         rings.wake();
         let _ = self.thread.join();
+        // The thread is gone: this is now the rings' only consumer.
+        let mut left = Burst::new();
+        loop {
+            rings.take(&mut left);
+            if left.is_empty() {
+                break;
+            }
+            left.clear(); // each mbuf goes back to its pool as it drops
+        }
     }
 }
 
