@@ -28,34 +28,37 @@ pub struct Dns {
     pub handle: DnsHandle,
     server: Option<DnsServer>,
     listen: Vec<SocketAddr>,
-    /// The data path's DNS rings and the data port's MAC, when there are
-    /// rings; their thread runs while a `[dns]` section is configured.
-    rings: Option<(Arc<DnsRings>, MacAddr)>,
+    /// The data path's DNS rings and the data port's MAC; the rings' thread
+    /// runs while a `[dns]` section is configured.
+    rings: Arc<DnsRings>,
+    mac: MacAddr,
     ring_server: Option<RingServer>,
 }
 
 impl Dns {
-    pub fn new(rings: Option<(Arc<DnsRings>, MacAddr)>) -> Dns {
+    pub fn new(rings: Arc<DnsRings>, mac: MacAddr) -> Dns {
         let handle =
             DnsHandle { view: Arc::new(ArcSwapOption::empty()), stats: Arc::new(DnsStats::default()) };
-        Dns { handle, server: None, listen: Vec::new(), rings, ring_server: None }
+        Dns { handle, server: None, listen: Vec::new(), rings, mac, ring_server: None }
     }
 
     /// Starts, stops or moves the listeners to match `f`.
     pub fn configure(&mut self, f: &File, netns: Option<&str>) -> Result<(), String> {
-        match (&f.dns, &self.rings, self.ring_server.is_some()) {
-            (Some(_), Some((rings, mac)), false) => {
-                let idle = Idle { polls: f.flows.idle_polls };
+        match (&f.dns, self.ring_server.take()) {
+            (Some(_), None) => {
                 let h = &self.handle;
-                self.ring_server =
-                    Some(RingServer::start(rings.clone(), *mac, h.view.clone(), h.stats.clone(), idle)?);
+                let idle = Idle { polls: f.flows.idle_polls };
+                self.ring_server = Some(RingServer::start(
+                    self.rings.clone(),
+                    self.mac,
+                    h.view.clone(),
+                    h.stats.clone(),
+                    idle,
+                )?);
             }
-            (None, Some((rings, _)), true) => {
-                if let Some(r) = self.ring_server.take() {
-                    r.stop(rings);
-                }
-            }
-            _ => {}
+            (None, Some(r)) => r.stop(&self.rings),
+            (Some(_), running) => self.ring_server = running,
+            (None, None) => {}
         }
         let want: Vec<SocketAddr> = f.dns.as_ref().map(|d| d.listen.clone()).unwrap_or_default();
         if want == self.listen && (self.server.is_some() || want.is_empty()) {
@@ -91,8 +94,8 @@ impl Dns {
         if let Some(s) = self.server.take() {
             s.stop();
         }
-        if let (Some(r), Some((rings, _))) = (self.ring_server.take(), &self.rings) {
-            r.stop(rings);
+        if let Some(r) = self.ring_server.take() {
+            r.stop(&self.rings);
         }
     }
 }

@@ -99,7 +99,7 @@ impl Control {
         banner(f, dev);
 
         let redirects = Redirects::start(redirect::plans(f), dev.tap_ns(), &remotes)?;
-        let mut dns = Dns::new(dns_rings.map(|r| (r, dev.port.mac)));
+        let mut dns = Dns::new(dns_rings, dev.port.mac);
         dns.configure(f, netns(f))?;
         if let Some(d) = &f.dns {
             println!("  dns: authoritative for {} zone(s) on {:?}", d.zones.len(), d.listen);

@@ -50,12 +50,12 @@ pub(super) fn data_core(mut worker: Worker<DpdkQueue>, stop: Arc<AtomicBool>, hz
 /// What the data cores share with the control side once running.
 pub(super) struct Launched {
     pub counters: Vec<Arc<CoreCounters>>,
-    pub dns: Option<Arc<DnsRings>>,
+    pub dns: Arc<DnsRings>,
 }
 
 /// Starts one data core per worker lcore of `dev`, each with its flow
-/// table and a subscription to `publisher`; returns their counters and,
-/// when DNS is configured, the rings for the DNS thread. The hand-off rings
+/// table and a subscription to `publisher`; returns their counters and the
+/// rings for the DNS thread. The hand-off rings
 /// (several cores only) live as long as the last data core.
 pub(super) fn launch(
     dev: &Devices,
@@ -72,12 +72,9 @@ pub(super) fn launch(
     } else {
         None
     };
-    // Made only with a [dns] section at start: one added by a reload is
-    // answered through the kernel's socket instead.
-    let dns = match f.dns {
-        Some(_) => Some(DnsRings::new().map_err(|e| e.to_string())?),
-        None => None,
-    };
+    // Made even without a [dns] section, so that one added by a reload is
+    // served the same way; idle, they cost each poll a look at an empty ring.
+    let dns = DnsRings::new().map_err(|e| e.to_string())?;
     let mut counters: Vec<Arc<CoreCounters>> = Vec::new();
     for (i, &lcore) in dev.lcores.iter().enumerate() {
         let cc = CoreConfig {
@@ -101,7 +98,7 @@ pub(super) fn launch(
             queue: i as u16,
             kernel: dev.kernel_port.as_ref().map(|k| k.id),
             rings: rings.clone(),
-            dns: dns.clone(),
+            dns: Some(dns.clone()),
         };
         let worker = Worker::new(core, queue, publisher.subscribe());
         let (stop, hz) = (stop.clone(), dev.eal.tsc_hz());
