@@ -7,9 +7,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
+use super::select::Decision;
 use super::view::DnsView;
 
 /// The largest UDP response we send to an EDNS client (the DNS flag day
@@ -24,8 +25,45 @@ pub enum Outcome {
     Dropped,
 }
 
+/// What a response depended on besides the query's bytes and the view: what
+/// `cache` needs to know to give the same bytes again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// Nothing else: the same query gets the same response.
+    Fixed,
+    /// A host's address answer: the decision `decision`, made for `client`
+    /// (the ECS subnet's address when the query had one).
+    Decided { host: Name, ecs: Option<Ipv4Addr>, decision: Decision },
+}
+
 /// The response to `query` from `source`, sized for UDP (`udp`) or TCP.
 pub fn respond(view: &DnsView, query: &[u8], source: IpAddr, udp: bool) -> (Option<Vec<u8>>, Outcome) {
+    let (wire, outcome, _) = respond_on(view, query, source, udp, None);
+    (wire, outcome)
+}
+
+/// `respond`, with the host's decision `decided` instead of a new one when
+/// given, and what the response depended on.
+pub fn respond_on(
+    view: &DnsView,
+    query: &[u8],
+    source: IpAddr,
+    udp: bool,
+    decided: Option<&Decision>,
+) -> (Option<Vec<u8>>, Outcome, Basis) {
+    let mut basis = Basis::Fixed;
+    let (wire, outcome) = build(view, query, source, udp, decided, &mut basis);
+    (wire, outcome, basis)
+}
+
+fn build(
+    view: &DnsView,
+    query: &[u8],
+    source: IpAddr,
+    udp: bool,
+    decided: Option<&Decision>,
+    basis: &mut Basis,
+) -> (Option<Vec<u8>>, Outcome) {
     let q = match Message::from_vec(query) {
         Ok(q) if q.message_type() == MessageType::Query => q,
         Ok(_) => return (None, Outcome::Dropped),
@@ -55,7 +93,7 @@ pub fn respond(view: &DnsView, query: &[u8], source: IpAddr, udp: bool) -> (Opti
         }
         None => 512,
     };
-    let rcode = answer(view, &q, source, &mut r);
+    let rcode = answer(view, &q, source, &mut r, decided, basis);
     r.set_response_code(rcode);
     let Ok(mut wire) = r.to_vec() else {
         let e = Message::error_msg(q.id(), q.op_code(), ResponseCode::ServFail);
@@ -73,7 +111,14 @@ pub fn respond(view: &DnsView, query: &[u8], source: IpAddr, udp: bool) -> (Opti
 }
 
 /// Fills the sections of `r`; returns its response code.
-fn answer(view: &DnsView, q: &Message, source: IpAddr, r: &mut Message) -> ResponseCode {
+fn answer(
+    view: &DnsView,
+    q: &Message,
+    source: IpAddr,
+    r: &mut Message,
+    decided: Option<&Decision>,
+    basis: &mut Basis,
+) -> ResponseCode {
     if q.op_code() != OpCode::Query {
         return ResponseCode::NotImp;
     }
@@ -91,7 +136,10 @@ fn answer(view: &DnsView, q: &Message, source: IpAddr, r: &mut Message) -> Respo
     if let Some(host) = view.hosts.get(&name) {
         if want(RecordType::A) {
             let (client, source_prefix) = client_of(q, source);
-            let d = host.decide(client);
+            let d = match decided {
+                Some(d) => d.clone(),
+                None => host.decide(client),
+            };
             for vip in &d.answers {
                 r.add_answer(Record::from_rdata(question.name().clone(), view.ttl, RData::A(A(*vip))));
             }
@@ -104,7 +152,9 @@ fn answer(view: &DnsView, q: &Message, source: IpAddr, r: &mut Message) -> Respo
                     .options_mut()
                     .insert(EdnsOption::Subnet(ecs));
             }
-            if !d.answers.is_empty() {
+            let empty = d.answers.is_empty();
+            *basis = Basis::Decided { host: name.clone(), ecs: source_prefix.map(|_| client), decision: d };
+            if !empty {
                 return ResponseCode::NoError;
             }
         }

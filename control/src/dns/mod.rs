@@ -4,6 +4,7 @@
 //! client's subnet), and for its zones' SOA and NS.
 
 mod answer;
+mod cache;
 mod ring;
 mod select;
 mod server;

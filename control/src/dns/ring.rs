@@ -8,7 +8,6 @@
 //! empty polls; a data core that queues a query wakes it. (TCP queries still
 //! reach the kernel socket in `server`.)
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,7 +18,7 @@ use dataplane::turnaround::{self, NotDatagram};
 use dataplane::wire::MacAddr;
 use nic_config::DnsRings;
 
-use super::answer::respond;
+use super::cache::AnswerCache;
 use super::server::{DnsStats, SharedView};
 use super::view::DnsView;
 
@@ -78,6 +77,7 @@ impl RingServer {
 fn serve(rings: &DnsRings, mac: MacAddr, view: &SharedView, stats: &DnsStats, stop: &AtomicBool, idle: Idle) {
     let mut queries = Burst::new();
     let mut answers = Burst::new();
+    let mut answerer = Answerer::default();
     let mut empty = 0u32;
     while !stop.load(Ordering::Relaxed) {
         rings.take(&mut queries);
@@ -92,7 +92,7 @@ fn serve(rings: &DnsRings, mac: MacAddr, view: &SharedView, stats: &DnsStats, st
         empty = 0;
         let guard = view.load();
         for mut m in queries.drain(..) {
-            if answer_in_place(&mut m, guard.as_deref(), mac, stats) {
+            if answerer.answer_in_place(&mut m, guard.as_ref(), mac, stats) {
                 answers.push(m);
             }
             // An unanswered query's mbuf is freed as it goes out of scope.
@@ -102,39 +102,57 @@ fn serve(rings: &DnsRings, mac: MacAddr, view: &SharedView, stats: &DnsStats, st
     }
 }
 
-/// Turns the query frame in `buf` into its answer; false if there is
-/// nothing to send (counted in `stats` by why).
-pub fn answer_in_place<B: PacketBuf>(
-    buf: &mut B,
-    view: Option<&DnsView>,
-    mac: MacAddr,
-    stats: &DnsStats,
-) -> bool {
-    let d = match turnaround::datagram(buf.data()) {
-        Ok(d) => d,
-        Err(NotDatagram::BadChecksum) => {
-            stats.bad_checksum.fetch_add(1, Ordering::Relaxed);
+/// The DNS thread's per-query state: the response cache and a buffer to
+/// build each response in (reused: no allocation on a cache hit).
+#[derive(Default)]
+pub struct Answerer {
+    pub cache: AnswerCache,
+    scratch: Vec<u8>,
+}
+
+impl Answerer {
+    /// Turns the query frame in `buf` into its answer; false if there is
+    /// nothing to send (counted in `stats` by why).
+    pub fn answer_in_place<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        view: Option<&Arc<DnsView>>,
+        mac: MacAddr,
+        stats: &DnsStats,
+    ) -> bool {
+        let d = match turnaround::datagram(buf.data()) {
+            Ok(d) => d,
+            Err(NotDatagram::BadChecksum) => {
+                stats.bad_checksum.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            Err(NotDatagram::Malformed) => {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        };
+        // Before the first view (health not known yet) the socket path is
+        // silent too: the client retries.
+        let Some(view) = view else { return false };
+        let query = &buf.data()[d.payload.clone()];
+        let hits = self.cache.hits;
+        let outcome = self.cache.respond(view, query, *d.src.ip(), &mut self.scratch);
+        stats.count(outcome);
+        if self.cache.hits > hits {
+            stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.scratch.is_empty() {
             return false;
         }
-        Err(NotDatagram::Malformed) => {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-    };
-    // Before the first view (health not known yet) the socket path is
-    // silent too: the client retries.
-    let Some(view) = view else { return false };
-    let (reply, outcome) = respond(view, &buf.data()[d.payload.clone()], IpAddr::V4(*d.src.ip()), true);
-    stats.count(outcome);
-    let Some(reply) = reply else { return false };
-    match turnaround::turn_around(buf.room(), &d, mac, &reply) {
-        Some(n) => {
-            buf.set_len(n);
-            true
-        }
-        None => {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
-            false
+        match turnaround::turn_around(buf.room(), &d, mac, &self.scratch) {
+            Some(n) => {
+                buf.set_len(n);
+                true
+            }
+            None => {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct DnsStats {
     pub bad_checksum: AtomicU64,
     /// Answers lost because the data cores' answer ring was full.
     pub ring_full: AtomicU64,
+    /// UDP answers given from the response cache (the DNS thread's).
+    pub cache_hits: AtomicU64,
 }
 
 impl DnsStats {

@@ -32,6 +32,8 @@ pub struct Dns {
     /// runs while a `[dns]` section is configured.
     rings: Arc<DnsRings>,
     mac: MacAddr,
+    /// Counts configurations (start and reloads), stamped on each view.
+    config: u64,
     ring_server: Option<RingServer>,
 }
 
@@ -39,11 +41,12 @@ impl Dns {
     pub fn new(rings: Arc<DnsRings>, mac: MacAddr) -> Dns {
         let handle =
             DnsHandle { view: Arc::new(ArcSwapOption::empty()), stats: Arc::new(DnsStats::default()) };
-        Dns { handle, server: None, listen: Vec::new(), rings, mac, ring_server: None }
+        Dns { handle, server: None, listen: Vec::new(), rings, mac, config: 0, ring_server: None }
     }
 
     /// Starts, stops or moves the listeners to match `f`.
     pub fn configure(&mut self, f: &File, netns: Option<&str>) -> Result<(), String> {
+        self.config += 1;
         match (&f.dns, self.ring_server.take()) {
             (Some(_), None) => {
                 let h = &self.handle;
@@ -86,8 +89,11 @@ impl Dns {
     ) {
         let previous = self.handle.view.load_full();
         let inputs = SiteInputs { local, local_load: load, remotes };
-        let view = DnsView::build(f, &inputs, previous.as_deref());
-        self.handle.view.store(view.map(Arc::new));
+        let view = DnsView::build(f, &inputs, previous.as_deref()).map(|mut v| {
+            v.config = self.config;
+            Arc::new(v)
+        });
+        self.handle.view.store(view);
     }
 
     pub fn stop(mut self) {

@@ -270,12 +270,13 @@ fn answered_in_the_query_buffer() {
     let client_mac = MacAddr([2, 0, 0, 0, 0, 7]);
     let asker = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), 40_000);
     let server = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 53);
-    let v = view(Some(true), None);
+    let v = std::sync::Arc::new(view(Some(true), None));
     let stats = super::DnsStats::default();
+    let mut answerer = super::ring::Answerer::default();
     let q = query("pop.gslb.example.org.", RecordType::A, None);
     let mut buf = MemBuf::new();
     buf.fill(&frames::udp(client_mac, me, asker, server, &q));
-    assert!(super::ring::answer_in_place(&mut buf, Some(&v), me, &stats));
+    assert!(answerer.answer_in_place(&mut buf, Some(&v), me, &stats));
     let d = datagram(buf.data()).expect("a sound UDP datagram");
     assert_eq!((d.src, d.dst), (server, asker));
     assert_eq!(&buf.data()[..12], &[client_mac.0, me.0].concat()[..]);
@@ -289,15 +290,15 @@ fn answered_in_the_query_buffer() {
     let last = bad.len() - 1;
     bad[last] ^= 1;
     buf.fill(&bad);
-    assert!(!super::ring::answer_in_place(&mut buf, Some(&v), me, &stats));
+    assert!(!answerer.answer_in_place(&mut buf, Some(&v), me, &stats));
     assert_eq!(stats.bad_checksum.load(Relaxed), 1);
     buf.fill(&frames::udp(client_mac, me, asker, server, &q));
-    assert!(!super::ring::answer_in_place(&mut buf, None, me, &stats));
+    assert!(!answerer.answer_in_place(&mut buf, None, me, &stats));
     // A response is not answered (no loops between servers).
     let mut r = Message::from_vec(&q).expect("decodes");
     r.set_message_type(MessageType::Response);
     buf.fill(&frames::udp(client_mac, me, asker, server, &r.to_vec().expect("encodes")));
-    assert!(!super::ring::answer_in_place(&mut buf, Some(&v), me, &stats));
+    assert!(!answerer.answer_in_place(&mut buf, Some(&v), me, &stats));
     assert_eq!(stats.answered()[0], ("NOERROR", 1));
 }
 
@@ -318,4 +319,84 @@ fn the_data_path_answers_on_the_own_addresses_listened_on() {
         listen(r#""0.0.0.0:53", "198.51.100.1:53", "198.51.100.1:5353""#),
         ["198.51.100.1:53", "198.51.100.2:53", "198.51.100.1:5353"]
     );
+}
+
+/// The response cache changes how a response is made, never what it says:
+/// the same queries, in the same order, get byte for byte what `respond`
+/// gives on an identical view (decisions advance alike on both), and a new
+/// view is answered from, not the old entries.
+#[test]
+fn cached_responses_are_the_responses() {
+    use super::cache::AnswerCache;
+    use std::sync::Arc;
+
+    let conf = format!(
+        "{CONF}\n[[dns.host]]\nname = \"rr.gslb.example.org\"\nservice = \"pop3\"\nrules = [\"round_robin\"]\n"
+    );
+    let build_from = |text: &str, local: Option<bool>| {
+        let c = Config::parse(Path::new("t.toml"), text).expect("valid config");
+        let local = HashMap::from([("pop3".to_string(), local)]);
+        let remotes = [remote(true, true)];
+        let inputs = SiteInputs { local: &local, local_load: 5, remotes: &remotes };
+        Arc::new(DnsView::build(&c.file, &inputs, None).expect("a view"))
+    };
+    let build = |local: Option<bool>| build_from(&conf, local);
+    let (cached_view, plain_view) = (build(Some(true)), build(Some(true)));
+    let with_id = |mut q: Vec<u8>, id: u16| {
+        q[..2].copy_from_slice(&id.to_be_bytes());
+        q
+    };
+    let mut queries = vec![
+        query("pop.gslb.example.org.", RecordType::A, None),
+        query("POP.gslb.example.org.", RecordType::A, None),
+        query("rr.gslb.example.org.", RecordType::A, None),
+        query("rr.gslb.example.org.", RecordType::A, Some((Ipv4Addr::new(203, 0, 113, 9), 24))),
+        query("pop.gslb.example.org.", RecordType::A, Some((Ipv4Addr::new(203, 0, 113, 9), 24))),
+        query("pop.gslb.example.org.", RecordType::AAAA, None),
+        query("gslb.example.org.", RecordType::SOA, None),
+        query("gslb.example.org.", RecordType::NS, None),
+        query("nope.gslb.example.org.", RecordType::A, None),
+        query("www.example.com.", RecordType::A, None),
+    ];
+    let mut short = query("pop.gslb.example.org.", RecordType::A, None);
+    short.truncate(short.len() - 3);
+    queries.push(short);
+    queries.push(vec![1, 2, 3]);
+
+    let mut cache = AnswerCache::default();
+    let mut out = Vec::new();
+    let sources = [Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(203, 0, 113, 7)];
+    let mut rr_answers = std::collections::HashSet::new();
+    for round in 0..6u16 {
+        for (i, q) in queries.iter().enumerate() {
+            let q = if q.len() >= 12 { with_id(q.clone(), round * 100 + i as u16) } else { q.clone() };
+            let source = sources[usize::from(round) % 2];
+            let outcome = cache.respond(&cached_view, &q, source, &mut out);
+            let (plain, plain_outcome) = respond(&plain_view, &q, IpAddr::V4(source), true);
+            assert_eq!(outcome, plain_outcome, "query {i}, round {round}");
+            assert_eq!(out, plain.unwrap_or_default(), "query {i}, round {round}: the same bytes");
+            if i == 2 || i == 3 {
+                rr_answers.extend(a_records(&Message::from_vec(&out).expect("decodes")));
+            }
+        }
+    }
+    assert_eq!(rr_answers.len(), 2, "round robin still turns through the cache: {rr_answers:?}");
+    assert!(cache.hits >= 40, "repeated queries are served from the cache ({} hits)", cache.hits);
+
+    // Site 1 goes down: a view from the same configuration, and the answer
+    // follows it at once.
+    let down = build(Some(false));
+    cache.respond(&down, &with_id(queries[0].clone(), 7), sources[0], &mut out);
+    assert_eq!(a_records(&Message::from_vec(&out).expect("decodes")), vec![Ipv4Addr::new(203, 0, 113, 10)]);
+    // A reload with another TTL: nothing made under the old one is given.
+    let mut reloaded = build_from(&conf.replace("ttl = 60", "ttl = 30"), Some(true));
+    Arc::get_mut(&mut reloaded).expect("only holder").config = 1;
+    for q in [&queries[0], &queries[6]] {
+        cache.respond(&reloaded, &with_id(q.clone(), 8), sources[0], &mut out);
+        let (plain, _) = respond(&reloaded, &with_id(q.clone(), 8), IpAddr::V4(sources[0]), true);
+        assert_eq!(out, plain.expect("an answer"), "after the reload");
+    }
+    cache.respond(&reloaded, &with_id(queries[0].clone(), 9), sources[0], &mut out);
+    let m = Message::from_vec(&out).expect("decodes");
+    assert_eq!(m.answers().iter().map(|r| r.ttl()).collect::<Vec<_>>(), [30], "the new TTL");
 }

@@ -61,6 +61,10 @@ pub struct DnsView {
     /// Names that own records (hosts, in-zone name servers, apexes), to tell
     /// an empty answer (NODATA) from a name that does not exist.
     pub names: HashMap<Name, usize>,
+    /// Which configuration the view was built from (it changes with each
+    /// start or reload, not with health or load): responses that depend on
+    /// nothing else stay valid while it stays the same.
+    pub config: u64,
 }
 
 /// What the candidates' health and load come from.
@@ -171,7 +175,7 @@ impl DnsView {
             names.insert(name.clone(), zone);
             hosts.insert(name, HostView { candidates, policy, turn, last_good });
         }
-        Some(DnsView { ttl: d.ttl, zones, hosts, names })
+        Some(DnsView { ttl: d.ttl, zones, hosts, names, config: 0 })
     }
 
     /// Whether `name` exists in its zone: it owns records, or a name that
