@@ -24,10 +24,13 @@ use super::answer::{respond_on, Basis, Outcome};
 use super::view::DnsView;
 
 /// Entries at most; a full cache is emptied and fills again with what is
-/// asked now (a flood of distinct names cannot grow it).
+/// asked now (a flood of distinct names cannot grow it). With `DECISIONS`
+/// this bounds the memory: typical responses are 60-200 bytes, so a few MB
+/// at worst.
 const ENTRIES: usize = 4096;
-/// Responses kept per host entry: one per decision seen.
-const DECISIONS: usize = 16;
+/// Responses kept per host entry, one per decision seen (a host has as many
+/// distinct decisions as its sites allow: round robin over 3 sites, 3).
+const DECISIONS: usize = 8;
 
 enum Entry {
     Fixed {
