@@ -118,9 +118,9 @@ mod tests {
     #[test]
     fn finds_the_datagram() {
         let f = query(b"question");
-        let d = datagram(&f).unwrap();
-        assert_eq!(d.src, "10.0.0.7:40000".parse().unwrap());
-        assert_eq!(d.dst, "10.0.0.1:53".parse().unwrap());
+        let d = datagram(&f).expect("a datagram");
+        assert_eq!(d.src, "10.0.0.7:40000".parse().expect("address"));
+        assert_eq!(d.dst, "10.0.0.1:53".parse().expect("address"));
         assert_eq!(&f[d.payload.clone()], b"question");
     }
 
@@ -142,8 +142,8 @@ mod tests {
         let tcp = frames::tcp(
             CLIENT_MAC,
             ME,
-            "10.0.0.7:40000".parse().unwrap(),
-            "10.0.0.1:53".parse().unwrap(),
+            "10.0.0.7:40000".parse().expect("address"),
+            "10.0.0.1:53".parse().expect("address"),
             0x02,
             1,
             0,
@@ -161,9 +161,9 @@ mod tests {
             let mut room = vec![0u8; 2048];
             let f = query(b"a question of some length");
             room[..f.len()].copy_from_slice(&f);
-            let d = datagram(&room[..f.len()]).unwrap();
+            let d = datagram(&room[..f.len()]).expect("a datagram");
             let answer: Vec<u8> = (0..answer_len).map(|i| i as u8).collect();
-            let n = turn_around(&mut room, &d, ME, &answer).unwrap();
+            let n = turn_around(&mut room, &d, ME, &answer).expect("room for the answer");
             let out = &room[..n];
             assert_eq!(n, 14 + 20 + 8 + answer_len);
             let back = datagram(out).expect("a sound datagram");
@@ -190,9 +190,9 @@ mod tests {
         ip.fill_checksum();
         let mut room = vec![0u8; 2048];
         room[..g.len()].copy_from_slice(&g);
-        let d = datagram(&room[..g.len()]).unwrap();
-        let n = turn_around(&mut room, &d, ME, b"answer").unwrap();
-        let back = datagram(&room[..n]).unwrap();
+        let d = datagram(&room[..g.len()]).expect("a datagram");
+        let n = turn_around(&mut room, &d, ME, b"answer").expect("room for the answer");
+        let back = datagram(&room[..n]).expect("a datagram");
         assert_eq!(&room[back.payload], b"answer");
     }
 
@@ -201,7 +201,7 @@ mod tests {
         let f = query(b"q");
         let mut room = f.clone();
         room.resize(100, 0);
-        let d = datagram(&f).unwrap();
+        let d = datagram(&f).expect("a datagram");
         assert_eq!(turn_around(&mut room, &d, ME, &[0; 59]), None);
         assert_eq!(turn_around(&mut room, &d, ME, &[0; 58]), Some(100));
     }

@@ -33,15 +33,16 @@ const ENTRIES: usize = 4096;
 const DECISIONS: usize = 8;
 
 enum Entry {
-    Fixed {
-        wire: Vec<u8>,
-        rcode: ResponseCode,
-    },
-    Decided {
-        host: Name,
-        ecs: Option<Ipv4Addr>,
-        by_decision: Vec<(Vec<Ipv4Addr>, u8, Vec<u8>, ResponseCode)>,
-    },
+    Fixed { wire: Vec<u8>, rcode: ResponseCode },
+    Decided { host: Name, ecs: Option<Ipv4Addr>, by_decision: Vec<Stored> },
+}
+
+/// A host's response for one decision (its answers and ECS scope).
+struct Stored {
+    answers: Vec<Ipv4Addr>,
+    scope: u8,
+    wire: Vec<u8>,
+    rcode: ResponseCode,
 }
 
 #[derive(Default)]
@@ -74,16 +75,14 @@ impl AnswerCache {
             Some(Entry::Decided { host, ecs, by_decision }) => {
                 let Some(h) = view.hosts.get(host) else { return miss(view, query, source, None, out).0 };
                 let d = h.decide(ecs.unwrap_or(source));
-                if let Some((_, _, wire, rcode)) =
-                    by_decision.iter().find(|(a, scope, _, _)| *a == d.answers && *scope == d.scope)
-                {
+                if let Some(s) = by_decision.iter().find(|s| s.answers == d.answers && s.scope == d.scope) {
                     self.hits += 1;
-                    return give(wire, query, *rcode, out);
+                    return give(&s.wire, query, s.rcode, out);
                 }
                 let (outcome, basis) = miss(view, query, source, Some(&d), out);
                 if let (Outcome::Answered(rcode), Basis::Decided { decision, .. }) = (outcome, basis) {
                     if by_decision.len() < DECISIONS {
-                        by_decision.push((decision.answers, decision.scope, out.clone(), rcode));
+                        by_decision.push(Stored::new(decision, out, rcode));
                     }
                 }
                 return outcome;
@@ -97,14 +96,18 @@ impl AnswerCache {
         }
         let entry = match basis {
             Basis::Fixed => Entry::Fixed { wire: out.clone(), rcode },
-            Basis::Decided { host, ecs, decision } => Entry::Decided {
-                host,
-                ecs,
-                by_decision: vec![(decision.answers, decision.scope, out.clone(), rcode)],
-            },
+            Basis::Decided { host, ecs, decision } => {
+                Entry::Decided { host, ecs, by_decision: vec![Stored::new(decision, out, rcode)] }
+            }
         };
         self.entries.insert(key.into(), entry);
         outcome
+    }
+}
+
+impl Stored {
+    fn new(d: super::select::Decision, wire: &[u8], rcode: ResponseCode) -> Stored {
+        Stored { answers: d.answers, scope: d.scope, wire: wire.to_vec(), rcode }
     }
 }
 
