@@ -86,7 +86,7 @@ impl Drop for Mbuf {
 /// A data core's queues: `queue` on the data port and, if there is an
 /// exception path, the same queue on the kernel port; with several data
 /// cores, the hand-off rings (this core's is number `queue`); the DNS
-/// thread's rings when the appliance serves DNS.
+/// thread's rings (the appliance always has them; a generator has none).
 pub struct DpdkQueue {
     pub port: u16,
     pub queue: u16,
