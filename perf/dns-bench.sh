@@ -5,10 +5,9 @@
 #
 # Site 1's lab (scripts/lab.sh) is brought up; gslbd runs with
 # examples/site1.toml and answers on its own address 198.51.100.1 (queries
-# cross the lab's bridge and gslbd's af_packet port; its data core hands them
-# to the DNS thread by ring, which answers in the same buffer, and sends the
-# answers back out). gdnsd
-# runs in a namespace of its own, gs1-gdnsd (198.51.100.53/24), attached to
+# cross the lab's bridge and gslbd's af_packet port; its data core answers
+# them in the buffer they came in, itself or through the DNS thread's rings,
+# and sends the answers back out). gdnsd runs in a namespace of its own, gs1-gdnsd (198.51.100.53/24), attached to
 # the same bridge, with perf/dns/gdnsd/ (pop: multifo over both sites' VIPs;
 # www: weighted, one answer). dnsperf runs in gs1-client, against each server
 # in turn, with the same query file: 80 % A for pop/www, 10 % SOA/NS, 10 %
@@ -31,6 +30,10 @@
 # alone. Also printed: each server thread's CPU and context switches, and
 # the whole machine's CPU per CPU and per answer.
 #
+# gslbd is measured once per [dns] answer_on setting in GSLBD_MODES
+# (default "data_cores thread"; set by reload between passes): answered on
+# the data core in the burst, or by the DNS thread over rings.
+#
 # Diagnostics: DNS_THREAD_CPUS=0-1 lets gslbd's DNS threads leave the control
 # lcore's CPU; GSLBD_CONFIG=FILE runs gslbd with FILE instead of
 # examples/site1.toml (e.g. a copy with another [flows] idle_sleep_us).
@@ -47,6 +50,7 @@ DURATION="${1:-20}"
 CLIENTS="${2:-8}"
 RATE="${RATE:-20000}"
 GSLBD_CONFIG="${GSLBD_CONFIG:-examples/site1.toml}"
+GSLBD_MODES="${GSLBD_MODES:-data_cores thread}"
 OUTSTANDING=100
 GSLBD_ADDR=198.51.100.1
 GDNSD_NS=gs1-gdnsd
@@ -124,7 +128,12 @@ ip -n "$GDNSD_NS" link set eth0 address "$GDNSD_MAC" mtu 1500 up
 ip -n "$GDNSD_NS" addr add "$GDNSD_ADDR/24" dev eth0
 ip -n gs1-sw link set gdnsd master gs1-br up
 
-start_appliance "$GSLBD_CONFIG" "$work/gslbd.log" || exit 1
+# A copy of the configuration, so each gslbd mode is one edit and a SIGHUP away.
+config="$work/gslbd.toml"
+set_mode() { sed -i -e '/^answer_on = /d' -e "/^\[dns\]/a answer_on = \"$1\"" "$config"; }
+cp "$GSLBD_CONFIG" "$config"
+set_mode "${GSLBD_MODES%% *}"
+start_appliance "$config" "$work/gslbd.log" || exit 1
 gslbd_pid="$appliance"
 pids+=("$gslbd_pid")
 
@@ -229,7 +238,7 @@ pass() {
     [ "$qps" -gt 0 ] && extra=(-Q "$qps")
     local p0 p1 d0 d1 t0 wall0 wall1
     machine >"$work/m0"; p0="$(cpu_of "$pid")"; d0=0
-    [ "$label" = gslbd ] && d0="$(cpu_of "$pid" "dns-ring")"
+    [[ "$label" == gslbd* ]] && d0="$(cpu_of "$pid" "dns-ring")"
     t0="$(threads_of "$pid")"
     wall0="$(date +%s.%N)"
     # bash -c ... times: dnsperf's own CPU (the client), as its parent saw it.
@@ -238,7 +247,7 @@ pass() {
         -t 2 -v "${extra[@]}" >"$work/times" 2>&1
     wall1="$(date +%s.%N)"
     machine >"$work/m1"; p1="$(cpu_of "$pid")"; d1=0
-    [ "$label" = gslbd ] && d1="$(cpu_of "$pid" "dns-ring")"
+    [[ "$label" == gslbd* ]] && d1="$(cpu_of "$pid" "dns-ring")"
     # The summary lines of dnsperf, and the latency percentiles from -v.
     local sum
     sum="$(grep -vE '^> ' "$out")"
@@ -298,9 +307,14 @@ echo "$NAME: load before: $(cut -d' ' -f1-3 /proc/loadavg); $DURATION s a pass, 
 modes=(0)
 [ "$RATE" -gt 0 ] && modes+=("$RATE")
 for mode in "${modes[@]}"; do
-    answering
-    pass gslbd "$GSLBD_ADDR" "$gslbd_pid" "$mode"
-    sleep 1
+    for where in $GSLBD_MODES; do
+        set_mode "$where"
+        kill -HUP "$gslbd_pid"
+        sleep 1
+        answering
+        pass "gslbd-${where%%_*}" "$GSLBD_ADDR" "$gslbd_pid" "$mode"
+        sleep 1
+    done
     kill -STOP "$gslbd_pid" && stopped=1
     pass gdnsd "$GDNSD_ADDR" "$gdnsd_pid" "$mode"
     kill -CONT "$gslbd_pid" && stopped=
@@ -310,19 +324,20 @@ done
 # --- the report ------------------------------------------------------------------
 
 echo
-printf '%-7s %-10s %9s %7s %9s %8s %8s %13s %13s %9s\n' server pass "q/s" "loss %" "avg ms" "p50 ms" "p99 ms" "CPU s/M ans" "(DNS thread)" "client s"
+printf '%-12s %-10s %9s %7s %9s %8s %8s %13s %13s %9s\n' server pass "q/s" "loss %" "avg ms" "p50 ms" "p99 ms" "CPU s/M ans" "(DNS thread)" "client s"
 awk -v tk="$ticks" '{
     cpu = $10 / tk; dns = $11 / tk; ans = $4 / 1e6
     loss = ($4 + $5) > 0 ? 100 * $5 / ($4 + $5) : 0
-    printf "%-7s %-10s %9.0f %7.3f %9.3f %8.3f %8.3f %13.2f %13s %9.2f\n", $1, $2, $3, loss, $6 * 1000, $7 / 1000, $8 / 1000,
-        cpu / ans, ($1 == "gslbd" ? sprintf("%.2f", dns / ans) : "-"), $13
+    printf "%-12s %-10s %9.0f %7.3f %9.3f %8.3f %8.3f %13.2f %13s %9.2f\n", $1, $2, $3, loss, $6 * 1000, $7 / 1000, $8 / 1000,
+        cpu / ans, ($1 ~ /^gslbd/ ? sprintf("%.2f", dns / ans) : "-"), $13
 }' "$work/results"
 echo
 echo "CPU s/M ans: the server's utime+stime over the pass per million answers. For gslbd"
 echo "it is the whole appliance: its data core (polling flat out while packets come, asleep"
 echo "up to flows.idle_sleep_us between polls when none do, woken early by an answer) carries"
-echo "every query and answer through af_packet; (DNS thread) is the dns-ring thread alone,"
-echo "which answers in the query's own buffer and parks when idle until a query comes."
+echo "every query and answer through af_packet and, in gslbd-data, answers them itself;"
+echo "in gslbd-thread, (DNS thread) is the dns-ring thread alone, which answers in the"
+echo "query's own buffer and parks when idle until a query comes."
 echo "gdnsd answers from its own namespace's kernel socket (no data path). Kernel work done"
 echo "in softirq context (bridge, veth) is charged to whichever task it interrupts"
 echo "(kernels without CONFIG_IRQ_TIME_ACCOUNTING) or to no task (with it)."

@@ -35,9 +35,11 @@ two_sites() {
     trap two_sites_down EXIT
     { GSLBD_LAB_SITE=1 scripts/lab.sh up && GSLBD_LAB_SITE=2 scripts/lab.sh up && scripts/lab.sh up-wan; } \
         >"$work/lab.log" 2>&1 || { cat "$work/lab.log"; exit 1; }
-    start_appliance examples/site1.toml "$work/site1.log" || exit 1
+    # From copies, which a test may edit and reload (SIGHUP).
+    cp examples/site1.toml examples/site2.toml "$work/"
+    start_appliance "$work/site1.toml" "$work/site1.log" || exit 1
     pids+=("$appliance")
-    start_appliance examples/site2.toml "$work/site2.log" || exit 1
+    start_appliance "$work/site2.toml" "$work/site2.log" || exit 1
     pids+=("$appliance")
 }
 

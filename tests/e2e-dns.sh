@@ -11,9 +11,11 @@
 #   3. the admin API explains the answer rule by rule;
 #   4. site 1's POP3 server killed: the answer becomes site 2's VIP; started
 #      again: site 1's (the seconds each took are printed);
-#   5. the response counters are in /metrics, UDP queries went through the
-#      data path's DNS ring (not the kernel's socket), and a repeated
-#      question was answered from the response cache.
+#   5. the response counters are in /metrics, UDP queries were answered on
+#      the data core (not by the kernel's socket), and a repeated question
+#      was answered from the response cache;
+#   6. reloaded with answer_on = "thread": the DNS thread answers through
+#      the data path's rings, and no more answers are made on the data core.
 # Needs root and hugepages.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -105,17 +107,38 @@ m="$(curl -s http://127.0.0.1:9181/metrics)"
 nxd="$(awk '/^gslbd_dns_responses_total\{rcode="NXDOMAIN"\}/ { print $2 }' <<<"$m")"
 noerr="$(awk '/^gslbd_dns_responses_total\{rcode="NOERROR"\}/ { print $2 }' <<<"$m")"
 tcpq="$(awk '/^gslbd_dns_tcp_queries_total/ { print $2 }' <<<"$m")"
-# UDP queries take the data path's DNS ring, not the kernel's socket: the
-# data cores count each query given to the DNS thread and each answer sent.
-ring_q="$(awk '/^gslbd_events_total\{.*event="dns_queries"/ { s += $2 } END { print s + 0 }' <<<"$m")"
-ring_a="$(awk '/^gslbd_events_total\{.*event="dns_answers"/ { s += $2 } END { print s + 0 }' <<<"$m")"
+# UDP queries stay on the data path, not the kernel's socket: the data cores
+# count each query and each answer sent, and how many they made themselves.
+events() { awk -v e="$2" '$1 ~ /^gslbd_events_total\{/ && $1 ~ "event=\"" e "\"" { s += $2 } END { print s + 0 }' <<<"$1"; }
+on_core() { awk '/^gslbd_dns_data_core_answers_total/ { print $2 }' <<<"$1"; }
+ring_q="$(events "$m" dns_queries)"
+ring_a="$(events "$m" dns_answers)"
+inline="$(on_core "$m")"
 hits="$(awk '/^gslbd_dns_cache_hits_total/ { print $2 }' <<<"$m")"
 if [ "${nxd:-0}" -ge 1 ] && [ "${noerr:-0}" -ge 10 ] && [ "${tcpq:-0}" -ge 1 ] &&
     [ "$ring_q" -ge 10 ] && [ "$ring_a" -ge 10 ] && [ "$((ring_q + tcpq))" -ge "$((noerr + nxd))" ] &&
-    [ "${hits:-0}" -ge 2 ]; then
-    ok "metrics: $noerr NOERROR, $nxd NXDOMAIN, $tcpq over TCP; $ring_q UDP queries through the DNS ring, $ring_a answers, $hits from the response cache"
+    [ "${inline:-0}" -ge 10 ] && [ "${hits:-0}" -ge 2 ]; then
+    ok "metrics: $noerr NOERROR, $nxd NXDOMAIN, $tcpq over TCP; $ring_q UDP queries on the data path, $ring_a answers ($inline made on the data core), $hits from the response cache"
 else
-    bad "dns metrics: noerror '$noerr' nxdomain '$nxd' tcp '$tcpq' ring queries '$ring_q' answers '$ring_a' cache hits '$hits'"
+    bad "dns metrics: noerror '$noerr' nxdomain '$nxd' tcp '$tcpq' data-path queries '$ring_q' answers '$ring_a' made on the data core '$inline' cache hits '$hits'"
+fi
+
+# 6. The DNS thread instead (a reload): the same answers, none made on the data core.
+sed -i 's/^answer_on = .*/answer_on = "thread"/' "$work/site1.toml"
+kill -HUP "${pids[0]}"
+for _ in $(seq 1 100); do
+    [ "$(grep -c "^reloaded" "$work/site1.log")" -ge 1 ] && break
+    sleep 0.1
+done
+sleep 0.5 # "reloaded" is printed before the new view is published, in the same loop turn
+answered=0
+for _ in 1 2 3 4 5; do [ "$(short +nocookie pop.gslb.example.org)" = 192.0.2.10 ] && answered=$((answered + 1)); done
+m2="$(curl -s http://127.0.0.1:9181/metrics)"
+moved=$(($(events "$m2" dns_answers) - $(events "$m" dns_answers)))
+if [ "$answered" -eq 5 ] && [ "$moved" -ge 5 ] && [ "$(on_core "$m2")" = "$inline" ]; then
+    ok "answer_on = \"thread\" (reload): 5 of 5 answers right, $moved more answers sent, all made by the DNS thread"
+else
+    bad "answer_on = thread: $answered of 5 right, $moved answers sent, made on the data core: $inline then $(on_core "$m2")"
 fi
 
 if [ "$failed" -gt 0 ]; then

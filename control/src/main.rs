@@ -2,6 +2,8 @@
 //! in-memory two-site demonstration.
 
 mod admin;
+#[cfg(test)]
+mod alloc_count;
 mod config;
 mod ctl;
 mod demo;

@@ -188,7 +188,12 @@ pub fn render(s: &Scrape) -> Result<String, prometheus::Error> {
         ("dns_tcp_queries_total", "DNS queries received over TCP.", &s.dns.tcp_queries),
         ("dns_bad_checksum_total", "UDP DNS queries dropped for a wrong UDP checksum.", &s.dns.bad_checksum),
         ("dns_ring_full_total", "DNS answers lost: the data cores' answer ring was full.", &s.dns.ring_full),
-        ("dns_cache_hits_total", "UDP DNS answers given from the response cache.", &s.dns.cache_hits),
+        ("dns_cache_hits_total", "UDP DNS answers given from a response cache.", &s.dns.cache_hits),
+        (
+            "dns_data_core_answers_total",
+            "UDP DNS answers made on a data core (answer_on = data_cores).",
+            &s.dns.on_data_cores,
+        ),
     ] {
         let c = prometheus::IntCounter::new(name, help)?;
         r.register(Box::new(c.clone()))?;

@@ -115,9 +115,10 @@ named_enum! {
         HandedOff = "handed_off",
         /// Received from another data core.
         HandedIn = "handed_in",
-        /// UDP queries to the appliance's DNS, given to the DNS thread.
+        /// UDP queries to the appliance's DNS (answered on this core, or
+        /// given to the DNS thread).
         DnsQueries = "dns_queries",
-        /// The DNS thread's answers sent by this core.
+        /// DNS answers sent by this core: its own and the DNS thread's.
         DnsAnswers = "dns_answers",
     }
 }

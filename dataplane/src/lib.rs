@@ -16,6 +16,7 @@ pub mod pip;
 pub mod pipeline;
 pub mod port;
 pub mod prefetch;
+pub mod responder;
 pub mod rss;
 pub mod select;
 pub mod snapshot;

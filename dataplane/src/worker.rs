@@ -13,6 +13,7 @@
 use crate::counters::{DropReason, Event, Gauge};
 use crate::pipeline::{Action, Core, Prepared};
 use crate::port::{Burst, PacketBuf, Port, BURST};
+use crate::responder::Responder;
 use crate::snapshot::Subscriber;
 
 pub struct Worker<P: Port> {
@@ -26,6 +27,9 @@ pub struct Worker<P: Port> {
     dropped: Burst<P::Buf>,
     /// Packets for each other data core (those whose flows it owns).
     handoff: Vec<Burst<P::Buf>>,
+    /// Answers DNS queries here; without one (or when it declines) they go
+    /// to `Port::to_dns`.
+    responder: Option<Box<dyn Responder<P::Buf>>>,
     /// Per-packet state between the pipeline's passes, reused every burst.
     prepared: [Prepared; BURST],
     done: [Option<Action>; BURST],
@@ -44,9 +48,16 @@ impl<P: Port> Worker<P> {
             dns: Burst::new(),
             dropped: Burst::new(),
             handoff: (0..cores).map(|_| Burst::new()).collect(),
+            responder: None,
             prepared: [Prepared::default(); BURST],
             done: [None; BURST],
         }
+    }
+
+    /// Answers the DNS queries this core receives with `r`, in the burst.
+    pub fn with_responder(mut self, r: Box<dyn Responder<P::Buf>>) -> Worker<P> {
+        self.responder = Some(r);
+        self
     }
 
     pub fn snapshot(&self) -> &Subscriber {
@@ -145,6 +156,17 @@ impl<P: Port> Worker<P> {
 
     fn flush(&mut self) {
         let c = &self.core.counters;
+        // Queries answered here leave with this burst's other packets: a
+        // burst's tx and dns together hold at most BURST packets, so the
+        // answers fit.
+        if let (false, Some(r)) = (self.dns.is_empty(), self.responder.as_mut()) {
+            let before = self.tx.len();
+            if r.respond(&mut self.dns, &mut self.tx) {
+                c.add(Event::DnsAnswers, (self.tx.len() - before) as u64);
+                // Left unanswered: the responder counted them.
+                self.port.free(&mut self.dns);
+            }
+        }
         if !self.tx.is_empty() {
             let n = self.tx.len();
             let mut lens = [0u16; BURST];

@@ -18,6 +18,9 @@ pub struct Dns {
     /// A records per answer at most.
     #[serde(default = "d_answers")]
     pub answers: usize,
+    /// Where UDP queries to the data port are answered.
+    #[serde(default)]
+    pub answer_on: AnswerOn,
     #[serde(default, rename = "zone")]
     pub zones: Vec<Zone>,
     #[serde(default, rename = "host")]
@@ -29,6 +32,22 @@ fn d_ttl() -> u32 {
 }
 fn d_answers() -> usize {
     1
+}
+
+/// Where the data path's UDP queries are answered. TCP queries, and every
+/// query on a setup without DNS rings, go to the kernel's socket either way.
+#[derive(Copy, Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerOn {
+    /// On the data core that received the query, in the same burst: the
+    /// cheapest per answer and the lowest latency; DNS work then shares the
+    /// data cores' time with forwarding.
+    #[default]
+    DataCores,
+    /// On a DNS thread of its own, fed by ring: keeps DNS work (a flood of
+    /// uncached names, say) off the data cores, at the price of a hand-off
+    /// and a wake-up each way.
+    Thread,
 }
 
 #[derive(Clone, Debug, Deserialize)]

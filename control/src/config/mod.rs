@@ -7,7 +7,7 @@ mod error;
 #[cfg(test)]
 mod tests;
 
-pub use dns::{name as dns_name, AllDown, Dns, Rule};
+pub use dns::{name as dns_name, AllDown, AnswerOn, Dns, Rule};
 pub use error::ConfigError;
 
 use std::net::Ipv4Addr;

@@ -39,7 +39,7 @@ enum Entry {
 
 /// A host's response for one decision (its answers and ECS scope).
 struct Stored {
-    answers: Vec<Ipv4Addr>,
+    answers: super::select::Answers,
     scope: u8,
     wire: Vec<u8>,
     rcode: ResponseCode,

@@ -5,12 +5,14 @@
 
 mod answer;
 mod cache;
+mod inline;
 mod ring;
 mod select;
 mod server;
 mod service;
 mod view;
 
+pub use inline::InlineResponder;
 pub use ring::{Idle, RingServer};
 pub use server::{DnsServer, DnsStats, SharedView};
 pub use service::{explain, local_health, Dns, DnsHandle};
@@ -18,3 +20,5 @@ pub use view::{DnsView, SiteInputs};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_inline;

@@ -12,6 +12,7 @@
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::config::{AllDown, Rule};
 
@@ -61,9 +62,17 @@ pub struct Step {
     pub note: String,
 }
 
+/// Sites a decision works on without touching the heap: a query's decision
+/// is made on the data path, where nothing is allocated once warm. More
+/// sites than this still work, from the heap.
+const INLINE: usize = 8;
+
+/// The VIPs an answer names, in order.
+pub type Answers = SmallVec<[Ipv4Addr; INLINE]>;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Decision {
-    pub answers: Vec<Ipv4Addr>,
+    pub answers: Answers,
     pub steps: Vec<Step>,
     /// ECS scope prefix length: how much of the client's address the answer
     /// depended on (RFC 7871 §7.2.1).
@@ -123,7 +132,7 @@ fn choose(
     }
     let mut steps = Vec::new();
     let mut scope = 0u8;
-    let mut set: Vec<&Candidate> = candidates.iter().filter(|c| c.healthy.is_some()).collect();
+    let mut set: SmallVec<[&Candidate; INLINE]> = candidates.iter().filter(|c| c.healthy.is_some()).collect();
     let names = |s: &[&Candidate]| s.iter().map(|c| c.site.clone()).collect::<Vec<_>>();
     if explain && set.len() < candidates.len() {
         let unknown: Vec<&str> =
@@ -153,11 +162,10 @@ fn choose(
                                     note: "no site is healthy: empty answer (all_down = none)".into(),
                                 });
                             }
-                            return Decision { answers: vec![], steps, scope };
+                            return Decision { answers: Answers::new(), steps, scope };
                         }
                         AllDown::LastGood => {
-                            let answers: Vec<Ipv4Addr> =
-                                last_good.iter().copied().take(policy.answers).collect();
+                            let answers: Answers = last_good.iter().copied().take(policy.answers).collect();
                             if explain {
                                 steps.push(Step {
                                     rule: "availability",
@@ -176,7 +184,8 @@ fn choose(
                 let rank =
                     |c: &Candidate| policy.order.iter().position(|s| *s == c.site).unwrap_or(usize::MAX);
                 if let Some(first) = set.iter().copied().min_by_key(|c| rank(c)) {
-                    set = vec![first];
+                    set.clear();
+                    set.push(first);
                 }
                 say!("the first site of the order")
             }
@@ -185,7 +194,7 @@ fn choose(
                     None => say!("no client subnet matches"),
                     Some(p) => {
                         scope = scope.max(p.prefix);
-                        let mut near: Vec<&Candidate> = p
+                        let mut near: SmallVec<[&Candidate; INLINE]> = p
                             .sites
                             .iter()
                             .filter_map(|s| set.iter().copied().find(|c| c.site == *s))

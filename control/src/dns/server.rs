@@ -31,8 +31,11 @@ pub struct DnsStats {
     pub bad_checksum: AtomicU64,
     /// Answers lost because the data cores' answer ring was full.
     pub ring_full: AtomicU64,
-    /// UDP answers given from the response cache (the DNS thread's).
+    /// UDP answers given from a response cache (the DNS thread's or a data core's).
     pub cache_hits: AtomicU64,
+    /// UDP answers made on a data core (the rest of the data path's came
+    /// from the DNS thread).
+    pub on_data_cores: AtomicU64,
 }
 
 impl DnsStats {
@@ -47,6 +50,36 @@ impl DnsStats {
             Outcome::Answered(_) => &self.servfail,
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Moves the counts in `tally` (one thread's, uncontended) here: one
+    /// shared write per counter per burst instead of one per query.
+    pub(super) fn absorb(&self, tally: &DnsStats) {
+        let pairs = [
+            (&self.noerror, &tally.noerror),
+            (&self.nxdomain, &tally.nxdomain),
+            (&self.refused, &tally.refused),
+            (&self.formerr, &tally.formerr),
+            (&self.servfail, &tally.servfail),
+            (&self.notimp, &tally.notimp),
+            (&self.dropped, &tally.dropped),
+            (&self.tcp_queries, &tally.tcp_queries),
+            (&self.bad_checksum, &tally.bad_checksum),
+            (&self.ring_full, &tally.ring_full),
+            (&self.cache_hits, &tally.cache_hits),
+            (&self.on_data_cores, &tally.on_data_cores),
+        ];
+        for (shared, mine) in pairs {
+            let n = mine.load(Ordering::Relaxed);
+            if n > 0 {
+                mine.store(0, Ordering::Relaxed);
+                shared.fetch_add(n, Ordering::Relaxed);
+            }
+        }
     }
 
     /// (response code label, count) for every answered code.

@@ -24,6 +24,19 @@ pub struct DnsHandle {
     pub stats: Arc<DnsStats>,
 }
 
+impl DnsHandle {
+    /// No view yet (none until the first `Dns::update`), counters at zero.
+    pub fn new() -> DnsHandle {
+        DnsHandle { view: Arc::new(ArcSwapOption::empty()), stats: Arc::new(DnsStats::default()) }
+    }
+}
+
+impl Default for DnsHandle {
+    fn default() -> DnsHandle {
+        DnsHandle::new()
+    }
+}
+
 pub struct Dns {
     pub handle: DnsHandle,
     server: Option<DnsServer>,
@@ -38,9 +51,8 @@ pub struct Dns {
 }
 
 impl Dns {
-    pub fn new(rings: Arc<DnsRings>, mac: MacAddr) -> Dns {
-        let handle =
-            DnsHandle { view: Arc::new(ArcSwapOption::empty()), stats: Arc::new(DnsStats::default()) };
+    /// `handle` is shared with the data cores' responders (`InlineResponder`).
+    pub fn new(rings: Arc<DnsRings>, mac: MacAddr, handle: DnsHandle) -> Dns {
         Dns { handle, server: None, listen: Vec::new(), rings, mac, config: 0, ring_server: None }
     }
 

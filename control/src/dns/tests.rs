@@ -75,7 +75,7 @@ fn remote(reachable: bool, healthy: bool) -> RemoteStatus {
     }
 }
 
-fn view(local: Option<bool>, site2: Option<RemoteStatus>) -> DnsView {
+pub(super) fn view(local: Option<bool>, site2: Option<RemoteStatus>) -> DnsView {
     let c = Config::parse(Path::new("t.toml"), CONF).expect("valid config");
     let local = HashMap::from([("pop3".to_string(), local)]);
     let remotes: Vec<RemoteStatus> = site2.into_iter().collect();
@@ -83,7 +83,7 @@ fn view(local: Option<bool>, site2: Option<RemoteStatus>) -> DnsView {
         .expect("a view")
 }
 
-fn query(name: &str, t: RecordType, ecs: Option<(Ipv4Addr, u8)>) -> Vec<u8> {
+pub(super) fn query(name: &str, t: RecordType, ecs: Option<(Ipv4Addr, u8)>) -> Vec<u8> {
     let mut m = Message::new();
     m.set_id(0x4242)
         .set_message_type(MessageType::Query)
@@ -106,7 +106,7 @@ fn ask(v: &DnsView, name: &str, t: RecordType) -> Message {
     Message::from_vec(&r.expect("a response")).expect("decodes")
 }
 
-fn a_records(m: &Message) -> Vec<Ipv4Addr> {
+pub(super) fn a_records(m: &Message) -> Vec<Ipv4Addr> {
     m.answers()
         .iter()
         .filter_map(|r| match r.data() {

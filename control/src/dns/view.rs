@@ -5,13 +5,12 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record};
 
-use super::select::{answer, decide, Candidate, Decision, Policy, Preference};
+use super::select::{answer, decide, Answers, Candidate, Decision, Policy, Preference};
 use crate::config::{self, File};
 use crate::sitestate::node::RemoteStatus;
 
@@ -28,29 +27,57 @@ pub struct HostView {
     pub candidates: Vec<Candidate>,
     pub policy: Policy,
     turn: AtomicU64,
-    /// VIPs of the last answer made while a site was healthy.
-    last_good: Mutex<Vec<Ipv4Addr>>,
+    last_good: LastGood,
 }
 
 impl HostView {
     /// Decides one answer for `client` (advancing the host's turn).
     pub fn decide(&self, client: Ipv4Addr) -> Decision {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        let Ok(mut good) = self.last_good.lock() else {
-            return answer(&self.policy, &self.candidates, client, turn, &[]);
-        };
-        let d = answer(&self.policy, &self.candidates, client, turn, &good);
-        let healthy = self.candidates.iter().any(|c| c.healthy == Some(true));
-        if healthy && !d.answers.is_empty() && d.answers != *good {
-            good.clone_from(&d.answers);
+        let d = answer(&self.policy, &self.candidates, client, turn, &self.last_good.get());
+        if self.candidates.iter().any(|c| c.healthy == Some(true)) {
+            self.last_good.set(&d.answers);
         }
         d
     }
 
     /// The same decision without advancing anything (for the admin API).
     pub fn explain(&self, client: Ipv4Addr) -> Decision {
-        let good = self.last_good.lock().map(|g| g.clone()).unwrap_or_default();
+        let good = self.last_good.get();
         decide(&self.policy, &self.candidates, client, self.turn.load(Ordering::Relaxed), &good)
+    }
+}
+
+/// VIPs of the last answer made while a site was healthy (the `last_good`
+/// policy's answer when none is), at most `LastGood::SLOTS` of them.
+/// Written by every query that has a healthy site, from any thread that
+/// answers (data cores, the DNS thread), so it is atomics and no lock: two
+/// answers written at once may leave a mix of both, which is still a set of
+/// VIPs a healthy decision named a moment ago, and that is all the policy
+/// promises. A store happens only when the answer differs from what is held.
+#[derive(Default)]
+struct LastGood {
+    len: AtomicUsize,
+    vips: [AtomicU32; LastGood::SLOTS],
+}
+
+impl LastGood {
+    const SLOTS: usize = 8;
+
+    fn get(&self) -> Answers {
+        let n = self.len.load(Ordering::Acquire).min(Self::SLOTS);
+        self.vips[..n].iter().map(|v| Ipv4Addr::from(v.load(Ordering::Relaxed))).collect()
+    }
+
+    fn set(&self, answers: &[Ipv4Addr]) {
+        let answers = &answers[..answers.len().min(Self::SLOTS)];
+        if answers.is_empty() || self.get().as_slice() == answers {
+            return;
+        }
+        for (slot, vip) in self.vips.iter().zip(answers) {
+            slot.store(u32::from(*vip), Ordering::Relaxed);
+        }
+        self.len.store(answers.len(), Ordering::Release);
     }
 }
 
@@ -65,6 +92,8 @@ pub struct DnsView {
     /// start or reload, not with health or load): responses that depend on
     /// nothing else stay valid while it stays the same.
     pub config: u64,
+    /// Data cores answer UDP queries themselves (`answer_on = "data_cores"`).
+    pub on_data_cores: bool,
 }
 
 /// What the candidates' health and load come from.
@@ -170,12 +199,15 @@ impl DnsView {
                 Policy { rules: h.rules.clone(), order, proximity, all_down: h.all_down, answers: d.answers };
             let old = previous.and_then(|p| p.hosts.get(&name));
             let turn = AtomicU64::new(old.map_or(0, |o| o.turn.load(Ordering::Relaxed)));
-            let last_good =
-                Mutex::new(old.and_then(|o| o.last_good.lock().ok().map(|g| g.clone())).unwrap_or_default());
+            let last_good = LastGood::default();
+            if let Some(o) = old {
+                last_good.set(&o.last_good.get());
+            }
             names.insert(name.clone(), zone);
             hosts.insert(name, HostView { candidates, policy, turn, last_good });
         }
-        Some(DnsView { ttl: d.ttl, zones, hosts, names, config: 0 })
+        let on_data_cores = d.answer_on == config::AnswerOn::DataCores;
+        Some(DnsView { ttl: d.ttl, zones, hosts, names, config: 0, on_data_cores })
     }
 
     /// Whether `name` exists in its zone: it owns records, or a name that

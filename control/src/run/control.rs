@@ -25,7 +25,7 @@ use super::state::{
 };
 use crate::admin::{Admin, Command, Reply, View};
 use crate::config::{self, Config, File};
-use crate::dns::{self, Dns};
+use crate::dns::{self, Dns, DnsHandle};
 use crate::health::{Checks, HealthTable};
 use crate::kernel;
 use crate::redirect::{self, Redirects};
@@ -95,11 +95,13 @@ impl Control {
         let first =
             builder.build(f, dev.port.mac, &inputs).map_err(|e| format!("{}: {e}", path.display()))?;
         let publisher = Publisher::new(first);
-        let cores::Launched { counters, dns: dns_rings } = cores::launch(dev, f, &publisher, stop)?;
+        let dns_handle = DnsHandle::new();
+        let cores::Launched { counters, dns: dns_rings } =
+            cores::launch(dev, f, &publisher, &dns_handle, stop)?;
         banner(f, dev);
 
         let redirects = Redirects::start(redirect::plans(f), dev.tap_ns(), &remotes)?;
-        let mut dns = Dns::new(dns_rings, dev.port.mac);
+        let mut dns = Dns::new(dns_rings, dev.port.mac, dns_handle);
         dns.configure(f, netns(f))?;
         if let Some(d) = &f.dns {
             println!("  dns: authoritative for {} zone(s) on {:?}", d.zones.len(), d.listen);

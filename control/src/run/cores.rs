@@ -15,6 +15,7 @@ use nic_config::{tsc, DnsRings, DpdkQueue, Rings};
 
 use super::devices::Devices;
 use crate::config::File;
+use crate::dns::{DnsHandle, InlineResponder};
 
 /// How a data core idles: after `polls` empty polls in a row it sleeps
 /// `sleep` between polls, so appliances can share a small machine; one
@@ -54,13 +55,15 @@ pub(super) struct Launched {
 }
 
 /// Starts one data core per worker lcore of `dev`, each with its flow
-/// table and a subscription to `publisher`; returns their counters and the
-/// rings for the DNS thread. The hand-off rings
+/// table, a subscription to `publisher` and a responder that answers DNS
+/// from `dns_handle`'s view; returns their counters and the rings for the
+/// DNS thread. The hand-off rings
 /// (several cores only) live as long as the last data core.
 pub(super) fn launch(
     dev: &Devices,
     f: &File,
     publisher: &Publisher,
+    dns_handle: &DnsHandle,
     stop: &Arc<AtomicBool>,
 ) -> Result<Launched, String> {
     let queues = dev.lcores.len() as u16;
@@ -100,7 +103,8 @@ pub(super) fn launch(
             rings: rings.clone(),
             dns: Some(dns.clone()),
         };
-        let worker = Worker::new(core, queue, publisher.subscribe());
+        let responder = InlineResponder::new(dns_handle.view.clone(), dns_handle.stats.clone(), dev.port.mac);
+        let worker = Worker::new(core, queue, publisher.subscribe()).with_responder(Box::new(responder));
         let (stop, hz) = (stop.clone(), dev.eal.tsc_hz());
         dev.eal.launch(lcore, move || data_core(worker, stop, hz, idle)).map_err(|e| e.to_string())?;
     }
