@@ -9,6 +9,7 @@ pub mod error;
 pub mod port;
 pub mod queue;
 pub mod rings;
+pub mod wake;
 
 pub use dns_rings::DnsRings;
 pub use eal::{tsc, Eal, EalConfig};
@@ -16,3 +17,4 @@ pub use error::DpdkError;
 pub use port::{EthPort, PortConfig, PortStats};
 pub use queue::{DpdkQueue, Mbuf};
 pub use rings::Rings;
+pub use wake::Waker;

@@ -68,6 +68,8 @@ pub struct EthPort {
     pub driver: String,
     /// The RSS redirection table (hash bucket → queue); empty without RSS.
     pub reta: Vec<u16>,
+    /// The kernel interface behind the device (net_af_packet's), or 0.
+    pub if_index: u32,
     pool: *mut sys::rte_mempool,
 }
 
@@ -157,6 +159,7 @@ impl EthPort {
             mac: MacAddr::ZERO,
             driver,
             reta: Vec::new(),
+            if_index: info.if_index,
             pool,
         };
         port.configure(cfg, &info)?;

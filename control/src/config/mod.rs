@@ -130,6 +130,11 @@ pub struct Flows {
     pub idle_sleep_us: u64,
     /// Empty polls before a data core starts sleeping.
     pub idle_polls: u32,
+    /// Longest sleep of an idle data core that is woken by arriving frames
+    /// (one data core on net_af_packet): each sleep that ends with nothing
+    /// doubles the next, from `idle_sleep_us`. It bounds how late the
+    /// kernel's own packets and the flow expiry clock are seen when idle.
+    pub idle_sleep_max_us: u64,
     pub syn_timeout_s: u32,
     pub established_timeout_s: u32,
     pub fin_timeout_s: u32,
@@ -144,6 +149,7 @@ impl Default for Flows {
             capacity: 1 << 20,
             idle_sleep_us: 50,
             idle_polls: 100,
+            idle_sleep_max_us: 1000,
             syn_timeout_s: t.syn_ms / 1000,
             established_timeout_s: t.established_ms / 1000,
             fin_timeout_s: t.fin_ms / 1000,

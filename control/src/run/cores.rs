@@ -11,38 +11,54 @@ use dataplane::rss::{Rss, Toeplitz};
 use dataplane::snapshot::Publisher;
 use dataplane::worker::Worker;
 use nic_config::port::RSS_KEY;
-use nic_config::{tsc, DnsRings, DpdkQueue, Rings};
+use nic_config::{tsc, DnsRings, DpdkQueue, Rings, Waker};
 
 use super::devices::Devices;
 use crate::config::File;
 use crate::dns::{DnsHandle, InlineResponder};
 
 /// How a data core idles: after `polls` empty polls in a row it sleeps
-/// `sleep` between polls, so appliances can share a small machine; one
-/// packet and it polls flat out again.
+/// between polls, so appliances can share a small machine; one packet and
+/// it polls flat out again. A core with a `Waker` sleeps until a frame
+/// arrives, and each sleep that ends with nothing doubles the next, from
+/// `sleep` up to `max_sleep` (the bound on how late the rest, which no
+/// file announces, is seen); without one it naps `sleep` at a time.
 #[derive(Copy, Clone)]
 pub(super) struct Idle {
     pub polls: u32,
     pub sleep: Duration,
+    pub max_sleep: Duration,
 }
 
-pub(super) fn data_core(mut worker: Worker<DpdkQueue>, stop: Arc<AtomicBool>, hz: u64, idle: Idle) -> i32 {
+pub(super) fn data_core(
+    mut worker: Worker<DpdkQueue>,
+    mut waker: Option<Waker>,
+    stop: Arc<AtomicBool>,
+    hz: u64,
+    idle: Idle,
+) -> i32 {
     let start = tsc();
     let per_ms = (hz / 1000).max(1);
     let mut empty = 0u32;
+    let mut nap = idle.sleep;
     while !stop.load(Ordering::Relaxed) {
         let now_ms = (tsc() - start) / per_ms;
         if worker.poll(now_ms) == 0 {
             empty = empty.saturating_add(1);
             if empty >= idle.polls {
-                // With DNS rings, an answer from the DNS thread ends the nap.
-                match &worker.port.dns {
-                    Some(dns) => dns.doze(idle.sleep),
-                    None => std::thread::sleep(idle.sleep),
+                match (&mut waker, &worker.port.dns) {
+                    (Some(w), _) => {
+                        w.wait(nap);
+                        nap = (nap * 2).min(idle.max_sleep);
+                    }
+                    // With DNS rings, an answer from the DNS thread ends the nap.
+                    (None, Some(dns)) => dns.doze(idle.sleep),
+                    (None, None) => std::thread::sleep(idle.sleep),
                 }
             }
         } else {
             empty = 0;
+            nap = idle.sleep;
         }
     }
     0
@@ -67,7 +83,13 @@ pub(super) fn launch(
     stop: &Arc<AtomicBool>,
 ) -> Result<Launched, String> {
     let queues = dev.lcores.len() as u16;
-    let idle = Idle { polls: f.flows.idle_polls, sleep: Duration::from_micros(f.flows.idle_sleep_us) };
+    let sleep = Duration::from_micros(f.flows.idle_sleep_us);
+    // Packets handed over by another data core announce themselves through
+    // no file: with several cores, no sleep may outlast `sleep`.
+    let max_sleep =
+        if queues > 1 { sleep } else { Duration::from_micros(f.flows.idle_sleep_max_us).max(sleep) };
+    let idle = Idle { polls: f.flows.idle_polls, sleep, max_sleep };
+    let tap = dev.tap.as_ref().map(|(name, _)| name.as_str());
     let seed =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
     let rings = if queues > 1 {
@@ -105,8 +127,18 @@ pub(super) fn launch(
         };
         let responder = InlineResponder::new(dns_handle.view.clone(), dns_handle.stats.clone(), dev.port.mac);
         let worker = Worker::new(core, queue, publisher.subscribe()).with_responder(Box::new(responder));
+        let waker = Waker::for_queue(dev.port.if_index, tap, i as u16, queues);
+        match &waker {
+            Some(w) => {
+                println!("  data core {i}: sleeps on {} file(s) when idle, woken by arrivals", w.files())
+            }
+            None => println!(
+                "  data core {i}: naps {} us at a time when idle (no file to wait on)",
+                sleep.as_micros()
+            ),
+        }
         let (stop, hz) = (stop.clone(), dev.eal.tsc_hz());
-        dev.eal.launch(lcore, move || data_core(worker, stop, hz, idle)).map_err(|e| e.to_string())?;
+        dev.eal.launch(lcore, move || data_core(worker, waker, stop, hz, idle)).map_err(|e| e.to_string())?;
     }
     Ok(Launched { counters, dns })
 }
