@@ -7,8 +7,10 @@
 //! lock-free `rte_ring`, safe for a non-EAL thread (no per-lcore cache).
 //!
 //! Each direction has a doorbell: an idle DNS thread parks until a data core
-//! queues a query, and an idle data core's sleep ends when an answer is
-//! queued, so a query at a low rate waits for neither one's timer.
+//! queues a query, and an idle data core's nap ends when an answer is
+//! queued, so a query at a low rate waits for neither one's timer. (A data
+//! core that sleeps on its queues' files instead, `wake::Waker`, sees an
+//! answer at the end of its sleep, which is short right after a query.)
 
 use std::ffi::CString;
 use std::sync::Arc;

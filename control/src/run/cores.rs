@@ -47,6 +47,9 @@ pub(super) fn data_core(
             empty = empty.saturating_add(1);
             if empty >= idle.polls {
                 match (&mut waker, &worker.port.dns) {
+                    // The DNS thread's answers (answer_on = "thread") wait
+                    // for the timeout here: their doorbell is a futex, not
+                    // a file. Sleeps are short right after a query, though.
                     (Some(w), _) => {
                         w.wait(nap);
                         nap = (nap * 2).min(idle.max_sleep);
