@@ -52,9 +52,9 @@ impl HostView {
 /// policy's answer when none is), at most `LastGood::SLOTS` of them.
 /// Written by every query that has a healthy site, from any thread that
 /// answers (data cores, the DNS thread), so it is atomics and no lock: two
-/// answers written at once may leave a mix of both, which is still a set of
-/// VIPs a healthy decision named a moment ago, and that is all the policy
-/// promises. A store happens only when the answer differs from what is held.
+/// answers written at once may leave a mix of both (a VIP possibly twice),
+/// which still names only VIPs a healthy decision named a moment ago, and
+/// that is all the policy promises. A store happens only when the answer differs from what is held.
 #[derive(Default)]
 struct LastGood {
     len: AtomicUsize,
