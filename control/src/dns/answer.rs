@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::select::Decision;
@@ -31,9 +31,10 @@ pub enum Outcome {
 pub enum Basis {
     /// Nothing else: the same query gets the same response.
     Fixed,
-    /// A host's address answer: the decision `decision`, made for `client`
-    /// (the ECS subnet's address when the query had one).
-    Decided { host: Name, ecs: Option<Ipv4Addr>, decision: Decision },
+    /// A host's address answer (the host's index in `DnsView::hosts`): the
+    /// decision `decision`, made for `ecs` (the ECS subnet's address) when
+    /// the query had one, else for its source.
+    Decided { host: usize, ecs: Option<Ipv4Addr>, decision: Decision },
 }
 
 /// The response to `query` from `source`, sized for UDP (`udp`) or TCP.
@@ -133,7 +134,7 @@ fn answer(
     let qtype = question.query_type();
     let want = |t: RecordType| qtype == t || qtype == RecordType::ANY;
 
-    if let Some(host) = view.hosts.get(&name) {
+    if let Some((index, host)) = view.host(&name) {
         if want(RecordType::A) {
             let (client, source_prefix) = client_of(q, source);
             let d = match decided {
@@ -153,7 +154,7 @@ fn answer(
                     .insert(EdnsOption::Subnet(ecs));
             }
             let empty = d.answers.is_empty();
-            *basis = Basis::Decided { host: name.clone(), ecs: source_prefix.map(|_| client), decision: d };
+            *basis = Basis::Decided { host: index, ecs: source_prefix.map(|_| client), decision: d };
             if !empty {
                 return ResponseCode::NoError;
             }

@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::Name;
 
 use super::answer::{respond_on, Basis, Outcome};
 use super::view::DnsView;
@@ -33,8 +32,17 @@ const ENTRIES: usize = 4096;
 const DECISIONS: usize = 8;
 
 enum Entry {
-    Fixed { wire: Vec<u8>, rcode: ResponseCode },
-    Decided { host: Name, ecs: Option<Ipv4Addr>, by_decision: Vec<Stored> },
+    Fixed {
+        wire: Vec<u8>,
+        rcode: ResponseCode,
+    },
+    /// `host`: its index in `DnsView::hosts`, the same in every view of one
+    /// configuration (and the cache is emptied when that changes).
+    Decided {
+        host: usize,
+        ecs: Option<Ipv4Addr>,
+        by_decision: Vec<Stored>,
+    },
 }
 
 /// A host's response for one decision (its answers and ECS scope).
@@ -73,7 +81,7 @@ impl AnswerCache {
                 return give(wire, query, *rcode, out);
             }
             Some(Entry::Decided { host, ecs, by_decision }) => {
-                let Some(h) = view.hosts.get(host) else { return miss(view, query, source, None, out).0 };
+                let Some(h) = view.hosts.get(*host) else { return miss(view, query, source, None, out).0 };
                 let d = h.decide(ecs.unwrap_or(source));
                 if let Some(s) = by_decision.iter().find(|s| s.answers == d.answers && s.scope == d.scope) {
                     self.hits += 1;

@@ -147,7 +147,7 @@ pub fn local_health(
 pub fn explain(handle: &DnsHandle, name: &str, client: Ipv4Addr) -> Result<serde_json::Value, String> {
     let view = handle.view.load_full().ok_or("no [dns] section is configured")?;
     let n = config::dns_name(name)?;
-    let host = view.hosts.get(&n).ok_or_else(|| format!("{name:?} is not a configured dns host"))?;
+    let (_, host) = view.host(&n).ok_or_else(|| format!("{name:?} is not a configured dns host"))?;
     let d = host.explain(client);
     Ok(serde_json::json!({
         "name": n.to_ascii(),
