@@ -5,9 +5,10 @@
 //! queues, though, is a kernel file: a packet socket with a mapped receive
 //! ring, a TAP queue. poll(2) on it says when a frame is waiting, exactly as
 //! for any other reader, and the kernel wakes the sleeper when one lands. So
-//! an idle core sleeps in `ppoll` on its queue's files, with a timeout for
-//! what no file announces (the expiry clock, hand-offs from other cores,
-//! the DNS thread's answers).
+//! an idle core (once a timed nap has found nothing: when to use it is the
+//! data core loop's policy) sleeps in `ppoll` on its queue's files, with a
+//! timeout for what no file announces (the expiry clock, hand-offs from
+//! other cores, the DNS thread's answers).
 //!
 //! The drivers do not export those descriptors; they are found among the
 //! process's own: packet sockets bound to the port's interface index, and

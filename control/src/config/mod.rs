@@ -130,11 +130,15 @@ pub struct Flows {
     pub idle_sleep_us: u64,
     /// Empty polls before a data core starts sleeping.
     pub idle_polls: u32,
-    /// Longest sleep of an idle data core that is woken by arriving frames
-    /// (one data core on net_af_packet): each sleep that ends with nothing
-    /// doubles the next, from `idle_sleep_us`. It bounds how late the
-    /// kernel's own packets and the flow expiry clock are seen when idle.
+    /// Longest sleep of an idle data core on its queues' files (one data
+    /// core on net_af_packet), after a nap found nothing: each such sleep
+    /// that ends with nothing doubles the next, from `idle_sleep_us`. It
+    /// bounds how late the flow expiry clock is seen when idle.
     pub idle_sleep_max_us: u64,
+    /// Whether an idle data core, once a nap found nothing, sleeps on its
+    /// queues' kernel files (where they can be found) until a frame arrives,
+    /// or keeps napping `idle_sleep_us` at a time.
+    pub wake_on_arrival: bool,
     pub syn_timeout_s: u32,
     pub established_timeout_s: u32,
     pub fin_timeout_s: u32,
@@ -150,6 +154,7 @@ impl Default for Flows {
             idle_sleep_us: 50,
             idle_polls: 100,
             idle_sleep_max_us: 1000,
+            wake_on_arrival: true,
             syn_timeout_s: t.syn_ms / 1000,
             established_timeout_s: t.established_ms / 1000,
             fin_timeout_s: t.fin_ms / 1000,

@@ -19,10 +19,15 @@ use crate::dns::{DnsHandle, InlineResponder};
 
 /// How a data core idles: after `polls` empty polls in a row it sleeps
 /// between polls, so appliances can share a small machine; one packet and
-/// it polls flat out again. A core with a `Waker` sleeps until a frame
-/// arrives, and each sleep that ends with nothing doubles the next, from
-/// `sleep` up to `max_sleep` (the bound on how late the rest, which no
-/// file announces, is seen); without one it naps `sleep` at a time.
+/// it polls flat out again. The first sleep after work is a timed nap of
+/// `sleep`: under load, what arrives meanwhile is taken in one burst, one
+/// wake-up and one transmit call for many packets (answering each arrival
+/// at once cost 1.2-2x the CPU per DNS answer flat out, `perf/README.md`).
+/// A nap that found nothing means the traffic has paused: with a `Waker`,
+/// the core then sleeps on its queues' files, woken by the next arrival,
+/// each such sleep that ends with nothing doubling the next, up to
+/// `max_sleep` (the bound on how late the rest, which no file announces, is
+/// seen). Without one it keeps napping `sleep` at a time.
 #[derive(Copy, Clone)]
 pub(super) struct Idle {
     pub polls: u32,
@@ -40,29 +45,31 @@ pub(super) fn data_core(
     let start = tsc();
     let per_ms = (hz / 1000).max(1);
     let mut empty = 0u32;
+    // Sleeps since the last work, and the next one's length on the files.
+    let mut sleeps = 0u32;
     let mut nap = idle.sleep;
     while !stop.load(Ordering::Relaxed) {
         let now_ms = (tsc() - start) / per_ms;
-        if worker.poll(now_ms) == 0 {
-            empty = empty.saturating_add(1);
-            if empty >= idle.polls {
-                match (&mut waker, &worker.port.dns) {
-                    // The DNS thread's answers (answer_on = "thread") wait
-                    // for the timeout here: their doorbell is a futex, not
-                    // a file. Sleeps are short right after a query, though.
-                    (Some(w), _) => {
-                        w.wait(nap);
-                        nap = (nap * 2).min(idle.max_sleep);
-                    }
-                    // With DNS rings, an answer from the DNS thread ends the nap.
-                    (None, Some(dns)) => dns.doze(idle.sleep),
-                    (None, None) => std::thread::sleep(idle.sleep),
-                }
-            }
-        } else {
+        if worker.poll(now_ms) > 0 {
             empty = 0;
+            sleeps = 0;
             nap = idle.sleep;
+            continue;
         }
+        empty = empty.saturating_add(1);
+        if empty < idle.polls {
+            continue;
+        }
+        match (&mut waker, &worker.port.dns) {
+            (Some(w), _) if sleeps > 0 => {
+                w.wait(nap);
+                nap = (nap * 2).min(idle.max_sleep);
+            }
+            // With DNS rings, an answer from the DNS thread ends the nap.
+            (_, Some(dns)) => dns.doze(idle.sleep),
+            (_, None) => std::thread::sleep(idle.sleep),
+        }
+        sleeps = sleeps.saturating_add(1);
     }
     0
 }
@@ -130,15 +137,21 @@ pub(super) fn launch(
         };
         let responder = InlineResponder::new(dns_handle.view.clone(), dns_handle.stats.clone(), dev.port.mac);
         let worker = Worker::new(core, queue, publisher.subscribe()).with_responder(Box::new(responder));
-        let waker = Waker::for_queue(dev.port.if_index, tap, i as u16, queues);
-        match &waker {
-            Some(w) => {
-                println!("  data core {i}: sleeps on {} file(s) when idle, woken by arrivals", w.files())
-            }
-            None => println!(
-                "  data core {i}: naps {} us at a time when idle (no file to wait on)",
-                sleep.as_micros()
+        let waker = if f.flows.wake_on_arrival {
+            Waker::for_queue(dev.port.if_index, tap, i as u16, queues)
+        } else {
+            None
+        };
+        let us = sleep.as_micros();
+        match (&waker, f.flows.wake_on_arrival) {
+            (Some(w), _) => println!(
+                "  data core {i}: idle, naps {us} us, then sleeps on {} file(s) until a frame arrives",
+                w.files()
             ),
+            (None, false) => {
+                println!("  data core {i}: idle, naps {us} us at a time (flows.wake_on_arrival = false)")
+            }
+            (None, true) => println!("  data core {i}: idle, naps {us} us at a time (no file to wait on)"),
         }
         let (stop, hz) = (stop.clone(), dev.eal.tsc_hz());
         dev.eal.launch(lcore, move || data_core(worker, waker, stop, hz, idle)).map_err(|e| e.to_string())?;
