@@ -14,26 +14,9 @@ use nic_config::port::RSS_KEY;
 use nic_config::{tsc, DnsRings, DpdkQueue, Rings, Waker};
 
 use super::devices::Devices;
+use super::idle::{Idle, IdleState, Next};
 use crate::config::File;
 use crate::dns::{DnsHandle, InlineResponder};
-
-/// How a data core idles: after `polls` empty polls in a row it sleeps
-/// between polls, so appliances can share a small machine; one packet and
-/// it polls flat out again. The first sleep after work is a timed nap of
-/// `sleep`: under load, what arrives meanwhile is taken in one burst, one
-/// wake-up and one transmit call for many packets (answering each arrival
-/// at once cost 1.2-2x the CPU per DNS answer flat out, `perf/README.md`).
-/// A nap that found nothing means the traffic has paused: with a `Waker`,
-/// the core then sleeps on its queues' files, woken by the next arrival,
-/// each such sleep that ends with nothing doubling the next, up to
-/// `max_sleep` (the bound on how late the rest, which no file announces, is
-/// seen). Without one it keeps napping `sleep` at a time.
-#[derive(Copy, Clone)]
-pub(super) struct Idle {
-    pub polls: u32,
-    pub sleep: Duration,
-    pub max_sleep: Duration,
-}
 
 pub(super) fn data_core(
     mut worker: Worker<DpdkQueue>,
@@ -44,32 +27,16 @@ pub(super) fn data_core(
 ) -> i32 {
     let start = tsc();
     let per_ms = (hz / 1000).max(1);
-    let mut empty = 0u32;
-    // Sleeps since the last work, and the next one's length on the files.
-    let mut sleeps = 0u32;
-    let mut nap = idle.sleep;
+    let mut state = IdleState::new(idle, waker.is_some());
     while !stop.load(Ordering::Relaxed) {
         let now_ms = (tsc() - start) / per_ms;
-        if worker.poll(now_ms) > 0 {
-            empty = 0;
-            sleeps = 0;
-            nap = idle.sleep;
-            continue;
-        }
-        empty = empty.saturating_add(1);
-        if empty < idle.polls {
-            continue;
-        }
-        match (&mut waker, &worker.port.dns) {
-            (Some(w), _) if sleeps > 0 => {
-                w.wait(nap);
-                nap = (nap * 2).min(idle.max_sleep);
-            }
+        match (state.after(worker.poll(now_ms)), &mut waker, &worker.port.dns) {
+            (Next::Poll, _, _) => {}
+            (Next::Files(d), Some(w), _) => w.wait(d),
             // With DNS rings, an answer from the DNS thread ends the nap.
-            (_, Some(dns)) => dns.doze(idle.sleep),
-            (_, None) => std::thread::sleep(idle.sleep),
+            (Next::Nap(d) | Next::Files(d), _, Some(dns)) => dns.doze(d),
+            (Next::Nap(d) | Next::Files(d), _, None) => std::thread::sleep(d),
         }
-        sleeps = sleeps.saturating_add(1);
     }
     0
 }

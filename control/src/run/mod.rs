@@ -5,6 +5,7 @@
 mod control;
 mod cores;
 mod devices;
+mod idle;
 mod state;
 
 use std::path::Path;
