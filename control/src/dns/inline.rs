@@ -9,6 +9,7 @@
 //! When the view says `thread`, or before there is a view, the responder
 //! declines and the data core hands the queries to the DNS thread as before.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use dataplane::port::{Burst, PacketBuf};
@@ -36,7 +37,7 @@ impl InlineResponder {
 impl<B: PacketBuf + Send> Responder<B> for InlineResponder {
     fn respond(&mut self, queries: &mut Burst<B>, answers: &mut Burst<B>) -> bool {
         let guard = self.view.load();
-        let Some(view) = guard.as_ref().filter(|v| v.on_data_cores) else { return false };
+        let Some(view) = guard.as_deref().filter(|v| v.on_data_cores) else { return false };
         let mut made = 0;
         let mut left = Burst::new();
         for mut q in queries.drain(..) {
@@ -49,13 +50,13 @@ impl<B: PacketBuf + Send> Responder<B> for InlineResponder {
             match answers.try_push(q) {
                 Ok(()) => made += 1,
                 Err(e) => {
-                    self.tally.count_dropped();
+                    self.tally.dropped.fetch_add(1, Ordering::Relaxed);
                     left.push(e.element());
                 }
             }
         }
         *queries = left;
-        self.tally.on_data_cores.fetch_add(made, std::sync::atomic::Ordering::Relaxed);
+        self.tally.on_data_cores.fetch_add(made, Ordering::Relaxed);
         self.stats.absorb(&self.tally);
         true
     }

@@ -92,7 +92,7 @@ fn serve(rings: &DnsRings, mac: MacAddr, view: &SharedView, stats: &DnsStats, st
         empty = 0;
         let guard = view.load();
         for mut m in queries.drain(..) {
-            if answerer.answer_in_place(&mut m, guard.as_ref(), mac, stats) {
+            if answerer.answer_in_place(&mut m, guard.as_deref(), mac, stats) {
                 answers.push(m);
             }
             // An unanswered query's mbuf is freed as it goes out of scope.
@@ -102,8 +102,9 @@ fn serve(rings: &DnsRings, mac: MacAddr, view: &SharedView, stats: &DnsStats, st
     }
 }
 
-/// The DNS thread's per-query state: the response cache and a buffer to
-/// build each response in (reused: no allocation on a cache hit).
+/// An answerer's state (the DNS thread's, or one data core's): its response
+/// cache and a buffer to build each response in (reused: no allocation on a
+/// cache hit).
 #[derive(Default)]
 pub struct Answerer {
     pub cache: AnswerCache,
@@ -116,7 +117,7 @@ impl Answerer {
     pub fn answer_in_place<B: PacketBuf>(
         &mut self,
         buf: &mut B,
-        view: Option<&Arc<DnsView>>,
+        view: Option<&DnsView>,
         mac: MacAddr,
         stats: &DnsStats,
     ) -> bool {

@@ -52,10 +52,6 @@ impl DnsStats {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(super) fn count_dropped(&self) {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Moves the counts in `tally` (one thread's, uncontended) here: one
     /// shared write per counter per burst instead of one per query.
     pub(super) fn absorb(&self, tally: &DnsStats) {

@@ -270,7 +270,7 @@ fn answered_in_the_query_buffer() {
     let client_mac = MacAddr([2, 0, 0, 0, 0, 7]);
     let asker = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 7), 40_000);
     let server = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 53);
-    let v = std::sync::Arc::new(view(Some(true), None));
+    let v = view(Some(true), None);
     let stats = super::DnsStats::default();
     let mut answerer = super::ring::Answerer::default();
     let q = query("pop.gslb.example.org.", RecordType::A, None);

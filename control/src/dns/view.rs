@@ -28,6 +28,8 @@ pub struct HostView {
     pub policy: Policy,
     turn: AtomicU64,
     last_good: LastGood,
+    /// Some candidate is healthy: fixed for the view, so not worked out again per query.
+    any_healthy: bool,
 }
 
 impl HostView {
@@ -35,7 +37,7 @@ impl HostView {
     pub fn decide(&self, client: Ipv4Addr) -> Decision {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
         let d = answer(&self.policy, &self.candidates, client, turn, &self.last_good.get());
-        if self.candidates.iter().any(|c| c.healthy == Some(true)) {
+        if self.any_healthy {
             self.last_good.set(&d.answers);
         }
         d
@@ -217,7 +219,8 @@ impl DnsView {
             }
             names.insert(name.clone(), zone);
             host_index.insert(name, hosts.len());
-            hosts.push(HostView { candidates, policy, turn, last_good });
+            let any_healthy = candidates.iter().any(|c| c.healthy == Some(true));
+            hosts.push(HostView { candidates, policy, turn, last_good, any_healthy });
         }
         let on_data_cores = d.answer_on == config::AnswerOn::DataCores;
         Some(DnsView { ttl: d.ttl, zones, hosts, host_index, names, config: 0, on_data_cores })
