@@ -126,18 +126,20 @@ pub struct Kernel {
 pub struct Flows {
     /// Flows per data core.
     pub capacity: u32,
-    /// How long an idle data core sleeps after an empty poll.
+    /// How long an idle data core naps: between polls without files to
+    /// sleep on, and as the first sleep after work while sleeps gather
+    /// bursts (`run/idle.rs`).
     pub idle_sleep_us: u64,
     /// Empty polls before a data core starts sleeping.
     pub idle_polls: u32,
     /// Longest sleep of an idle data core on its queues' files (one data
-    /// core on net_af_packet), after a nap found nothing: each such sleep
-    /// that ends with nothing doubles the next, from `idle_sleep_us`. It
-    /// bounds how late the flow expiry clock is seen when idle.
+    /// core on net_af_packet): each such sleep that ends with nothing
+    /// doubles the next, from `idle_sleep_us`. It bounds how late the flow
+    /// expiry clock is seen when idle.
     pub idle_sleep_max_us: u64,
-    /// Whether an idle data core, once a nap found nothing, sleeps on its
-    /// queues' kernel files (where they can be found) until a frame arrives,
-    /// or keeps napping `idle_sleep_us` at a time.
+    /// Whether an idle data core sleeps on its queues' kernel files (where
+    /// they can be found) until a frame arrives, or keeps napping
+    /// `idle_sleep_us` at a time.
     pub wake_on_arrival: bool,
     pub syn_timeout_s: u32,
     pub established_timeout_s: u32,

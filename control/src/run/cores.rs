@@ -112,7 +112,7 @@ pub(super) fn launch(
         let us = sleep.as_micros();
         match (&waker, f.flows.wake_on_arrival) {
             (Some(w), _) => println!(
-                "  data core {i}: idle, naps {us} us, then sleeps on {} file(s) until a frame arrives",
+                "  data core {i}: idle, sleeps on {} file(s) until a frame arrives, after a {us} us nap while naps gather bursts",
                 w.files()
             ),
             (None, false) => {
