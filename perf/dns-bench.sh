@@ -44,6 +44,9 @@
 # examples/site1.toml (e.g. a copy with another [flows] idle_sleep_us);
 # GSLBD_BIN=FILE runs that gslbd binary instead of building one (A/B runs
 # against an earlier build).
+# ROUNDS=N repeats the whole set of passes N times, servers alternating, and
+# adds the median of each figure over the rounds (this VM's speed moves by
+# tens of percent from minute to minute).
 # CLIENT_CPUS=LIST pins dnsperf (taskset) for every server, e.g. 0 to keep
 # it off the data core's CPU.
 #
@@ -60,6 +63,7 @@ CLIENTS="${2:-8}"
 RATE="${RATE:-20000}"
 GSLBD_CONFIG="${GSLBD_CONFIG:-examples/site1.toml}"
 GSLBD_MODES="${GSLBD_MODES:-data_cores thread}"
+ROUNDS="${ROUNDS:-1}"
 CLIENT_CPUS="${CLIENT_CPUS:-}"
 pin=()
 [ -n "$CLIENT_CPUS" ] && pin=(taskset -c "$CLIENT_CPUS")
@@ -322,19 +326,21 @@ trap '[ -n "$stopped" ] && kill -CONT "$gslbd_pid" 2>/dev/null; cleanup' EXIT
 echo "$NAME: load before: $(cut -d' ' -f1-3 /proc/loadavg); $DURATION s a pass, $CLIENTS clients, $OUTSTANDING outstanding"
 modes=(0)
 [ "$RATE" -gt 0 ] && modes+=("$RATE")
-for mode in "${modes[@]}"; do
-    for where in $GSLBD_MODES; do
-        set_mode "$where"
-        kill -HUP "$gslbd_pid"
-        sleep 1
-        answering
-        pass "gslbd-${where%%_*}" "$GSLBD_ADDR" "$gslbd_pid" "$mode"
+for round in $(seq 1 "$ROUNDS"); do
+    for mode in "${modes[@]}"; do
+        for where in $GSLBD_MODES; do
+            set_mode "$where"
+            kill -HUP "$gslbd_pid"
+            sleep 1
+            answering
+            pass "gslbd-${where%%_*}" "$GSLBD_ADDR" "$gslbd_pid" "$mode"
+            sleep 1
+        done
+        [ -n "${GDNSD_ALONE:-}" ] && kill -STOP "$gslbd_pid" && stopped=1
+        pass gdnsd "$GDNSD_ADDR" "$gdnsd_pid" "$mode"
+        [ -n "$stopped" ] && kill -CONT "$gslbd_pid" && stopped=
         sleep 1
     done
-    [ -n "${GDNSD_ALONE:-}" ] && kill -STOP "$gslbd_pid" && stopped=1
-    pass gdnsd "$GDNSD_ADDR" "$gdnsd_pid" "$mode"
-    [ -n "$stopped" ] && kill -CONT "$gslbd_pid" && stopped=
-    sleep 1
 done
 
 # --- the report ------------------------------------------------------------------
@@ -347,10 +353,29 @@ awk -v tk="$ticks" '{
     printf "%-12s %-10s %9.0f %7.3f %9.3f %8.3f %8.3f %13.2f %13s %9.2f\n", $1, $2, $3, loss, $6 * 1000, $7 / 1000, $8 / 1000,
         cpu / ans, ($1 ~ /^gslbd/ ? sprintf("%.2f", dns / ans) : "-"), $13
 }' "$work/results"
+if [ "$ROUNDS" -gt 1 ]; then
+    echo
+    echo "Median of each figure over the $ROUNDS rounds:"
+    printf '%-12s %-10s %9s %8s %8s %13s\n' server pass "q/s" "p50 ms" "p99 ms" "CPU s/M ans"
+    awk -v tk="$ticks" '
+        function med(a, n,   i, j, t) {
+            for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        { k = $1 " " $2; if (!(k in n)) order[++keys] = k; i = ++n[k]
+          q[k, i] = $3; p50[k, i] = $7 / 1000; p99[k, i] = $8 / 1000; cpu[k, i] = $4 > 0 ? $10 / tk / ($4 / 1e6) : 0 }
+        END {
+            for (o = 1; o <= keys; o++) {
+                k = order[o]; m = n[k]; split(k, name, " ")
+                for (i = 1; i <= m; i++) { a1[i] = q[k, i]; a2[i] = p50[k, i]; a3[i] = p99[k, i]; a4[i] = cpu[k, i] }
+                printf "%-12s %-10s %9.0f %8.3f %8.3f %13.2f\n", name[1], name[2], med(a1, m), med(a2, m), med(a3, m), med(a4, m)
+            }
+        }' "$work/results"
+fi
 echo
 echo "CPU s/M ans: the server's utime+stime over the pass per million answers. For gslbd"
-echo "it is the whole appliance: its data core (polling flat out while packets come, asleep"
-echo "up to flows.idle_sleep_us between polls when none do, woken early by an answer) carries"
+echo "it is the whole appliance: its data core (polling flat out while packets come; idle,"
+echo "asleep on its queues' files or napping, see [flows] idle_*) carries"
 echo "every query and answer through af_packet and, in gslbd-data, answers them itself;"
 echo "in gslbd-thread, (DNS thread) is the dns-ring thread alone, which answers in the"
 echo "query's own buffer and parks when idle until a query comes."
