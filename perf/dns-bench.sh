@@ -23,7 +23,8 @@
 # are most of the 99th percentile at 20k/s (0.5-0.6 ms; 0.11-0.12 with the
 # checks 10 s apart). GDNSD_ALONE=1 stops gslbd (SIGSTOP) for gdnsd's passes
 # instead, as earlier figures in perf/README.md were taken:
-#   max   as fast as the server answers: queries/s, loss, CPU per answer;
+#   max   as fast as the server answers: queries/s, loss, CPU per answer
+#         (MAX=0 skips the pass);
 #   rate  RATE queries/s offered (env RATE, default 20000; 0 skips the pass):
 #         latency at equal load (at saturation a closed-loop tester's latency
 #         is only outstanding/qps).
@@ -64,6 +65,7 @@ RATE="${RATE:-20000}"
 GSLBD_CONFIG="${GSLBD_CONFIG:-examples/site1.toml}"
 GSLBD_MODES="${GSLBD_MODES:-data_cores thread}"
 ROUNDS="${ROUNDS:-1}"
+MAX="${MAX:-1}"
 CLIENT_CPUS="${CLIENT_CPUS:-}"
 pin=()
 [ -n "$CLIENT_CPUS" ] && pin=(taskset -c "$CLIENT_CPUS")
@@ -324,7 +326,8 @@ stopped=
 trap '[ -n "$stopped" ] && kill -CONT "$gslbd_pid" 2>/dev/null; cleanup' EXIT
 
 echo "$NAME: load before: $(cut -d' ' -f1-3 /proc/loadavg); $DURATION s a pass, $CLIENTS clients, $OUTSTANDING outstanding"
-modes=(0)
+modes=()
+[ "$MAX" != 0 ] && modes+=(0)
 [ "$RATE" -gt 0 ] && modes+=("$RATE")
 for round in $(seq 1 "$ROUNDS"); do
     for mode in "${modes[@]}"; do
