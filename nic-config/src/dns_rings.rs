@@ -8,9 +8,9 @@
 //!
 //! Each direction has a doorbell: an idle DNS thread parks until a data core
 //! queues a query, and an idle data core's nap ends when an answer is
-//! queued, so a query at a low rate waits for neither one's timer. (A data
-//! core that sleeps on its queues' files instead, `wake::Waker`, sees an
-//! answer at the end of its sleep, which is short right after a query.)
+//! queued, so a query at a low rate waits for neither one's timer. A data
+//! core that sleeps on its queues' files instead (`wake::Waker`) has the
+//! answers' eventfd among them (`filebell`).
 
 use std::ffi::CString;
 use std::sync::Arc;
@@ -21,7 +21,9 @@ use dpdk_sys as sys;
 
 use crate::doorbell::Doorbell;
 use crate::error::DpdkError;
+use crate::filebell::FileBell;
 use crate::queue::{ring_dequeue, ring_enqueue, Mbuf};
+use crate::wake::Waker;
 
 pub struct DnsRings {
     queries: *mut sys::rte_ring,
@@ -30,6 +32,9 @@ pub struct DnsRings {
     to_thread: Doorbell,
     /// Idle data cores park on it; queued answers ring it.
     to_cores: Doorbell,
+    /// Idle data cores asleep on their queues' files poll it; queued
+    /// answers ring it too.
+    to_sleepers: FileBell,
 }
 
 // SAFETY: each ring is created for the concurrency it sees (flags above).
@@ -52,6 +57,9 @@ fn create(name: &str, flags: u32) -> Result<*mut sys::rte_ring, DpdkError> {
 
 impl DnsRings {
     pub fn new() -> Result<Arc<DnsRings>, DpdkError> {
+        // Made first: if a ring then fails, dropping it is all the undoing.
+        let to_sleepers =
+            FileBell::new().map_err(|e| DpdkError::new(format!("eventfd for the DNS answers: {e}"), 0))?;
         let queries = create("gslbd_dns_queries", sys::RING_F_SC_DEQ)?;
         let answers = match create("gslbd_dns_answers", sys::RING_F_SP_ENQ) {
             Ok(r) => r,
@@ -66,6 +74,7 @@ impl DnsRings {
             answers,
             to_thread: Doorbell::default(),
             to_cores: Doorbell::default(),
+            to_sleepers,
         }))
     }
 
@@ -95,6 +104,7 @@ impl DnsRings {
         }
         let lost = ring_enqueue(self.answers, pkts);
         self.to_cores.ring();
+        self.to_sleepers.ring();
         lost
     }
 
@@ -114,6 +124,18 @@ impl DnsRings {
     pub fn doze(&self, timeout: Duration) {
         // SAFETY: a live ring.
         self.to_cores.park(|| unsafe { sys::gslbd_ring_count(self.answers) } > 0, timeout);
+    }
+
+    /// Lets `waker`'s sleeps end when an answer is queued (once per waker).
+    pub fn wake_with_answers(&self, waker: &mut Waker) {
+        waker.also(self.to_sleepers.fd());
+    }
+
+    /// A data core's sleep on its queues' files (`waker`, given
+    /// `wake_with_answers`): until a frame or an answer comes, or `timeout`.
+    pub fn sleep_on(&self, waker: &mut Waker, timeout: Duration) {
+        // SAFETY: a live ring.
+        self.to_sleepers.park(|| unsafe { sys::gslbd_ring_count(self.answers) } > 0, || waker.wait(timeout));
     }
 }
 

@@ -6,6 +6,7 @@ pub mod dns_rings;
 pub mod doorbell;
 pub mod eal;
 pub mod error;
+pub mod filebell;
 pub mod port;
 pub mod queue;
 pub mod rings;

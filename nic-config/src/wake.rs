@@ -8,7 +8,8 @@
 //! an idle core (once a timed nap has found nothing: when to use it is the
 //! data core loop's policy) sleeps in `ppoll` on its queue's files, with a
 //! timeout for what no file announces (the expiry clock, hand-offs from
-//! other cores, the DNS thread's answers).
+//! other cores); the DNS thread's answers come with an eventfd of their own
+//! (`DnsRings::wake_with_answers`).
 //!
 //! The drivers do not export those descriptors; they are found among the
 //! process's own: packet sockets bound to the port's interface index, and
@@ -53,6 +54,12 @@ impl Waker {
     /// when found).
     pub fn files(&self) -> usize {
         self.fds.len()
+    }
+
+    /// Adds a file whose readability also ends the sleep (a doorbell's
+    /// eventfd, `filebell`).
+    pub fn also(&mut self, fd: RawFd) {
+        self.fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
     }
 
     /// Sleeps until one of the files has a frame, or `timeout`.

@@ -32,7 +32,8 @@ pub(super) fn data_core(
         let now_ms = (tsc() - start) / per_ms;
         match (state.after(worker.poll(now_ms)), &mut waker, &worker.port.dns) {
             (Next::Poll, _, _) => {}
-            (Next::Files(d), Some(w), _) => w.wait(d),
+            (Next::Files(d), Some(w), Some(dns)) => dns.sleep_on(w, d),
+            (Next::Files(d), Some(w), None) => w.wait(d),
             // With DNS rings, an answer from the DNS thread ends the nap.
             (Next::Nap(d) | Next::Files(d), _, Some(dns)) => dns.doze(d),
             (Next::Nap(d) | Next::Files(d), _, None) => std::thread::sleep(d),
@@ -104,7 +105,7 @@ pub(super) fn launch(
         };
         let responder = InlineResponder::new(dns_handle.view.clone(), dns_handle.stats.clone(), dev.port.mac);
         let worker = Worker::new(core, queue, publisher.subscribe()).with_responder(Box::new(responder));
-        let waker = if f.flows.wake_on_arrival {
+        let mut waker = if f.flows.wake_on_arrival {
             Waker::for_queue(dev.port.if_index, tap, i as u16, queues)
         } else {
             None
@@ -119,6 +120,10 @@ pub(super) fn launch(
                 println!("  data core {i}: idle, naps {us} us at a time (flows.wake_on_arrival = false)")
             }
             (None, true) => println!("  data core {i}: idle, naps {us} us at a time (no file to wait on)"),
+        }
+        // After the banner: it counts the queues' files, not the doorbell's.
+        if let Some(w) = waker.as_mut() {
+            dns.wake_with_answers(w);
         }
         let (stop, hz) = (stop.clone(), dev.eal.tsc_hz());
         dev.eal.launch(lcore, move || data_core(worker, waker, stop, hz, idle)).map_err(|e| e.to_string())?;
