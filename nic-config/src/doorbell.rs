@@ -76,28 +76,17 @@ fn futex_wake(word: &AtomicU32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     use std::time::Instant;
 
     #[test]
     fn a_ring_wakes_a_parked_poller_long_before_its_timeout() {
-        let bell = Arc::new(Doorbell::default());
-        let work = Arc::new(AtomicBool::new(false));
-        let (b, w) = (bell.clone(), work.clone());
-        let poller = std::thread::spawn(move || {
-            let t = Instant::now();
-            while !w.load(Ordering::SeqCst) {
-                b.park(|| w.load(Ordering::SeqCst), Duration::from_secs(10));
-            }
-            t.elapsed()
-        });
-        while bell.parked.load(Ordering::SeqCst) == 0 {
-            std::thread::yield_now();
-        }
-        work.store(true, Ordering::SeqCst);
-        bell.ring();
-        let waited = poller.join().expect("poller");
+        let waited = crate::bell_test::ring_wakes_a_parked_poller(
+            Arc::new(Doorbell::default()),
+            |b, has_work| b.park(has_work, Duration::from_secs(10)),
+            Doorbell::ring,
+            |b| b.parked.load(Ordering::SeqCst),
+        );
         assert!(waited < Duration::from_secs(5), "woken by the ring, not the timeout: {waited:?}");
     }
 

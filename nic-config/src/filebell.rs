@@ -90,27 +90,16 @@ mod tests {
 
     #[test]
     fn a_ring_wakes_a_poller_asleep_on_the_file() {
-        let bell = Arc::new(FileBell::new().expect("eventfd"));
-        let work = Arc::new(AtomicBool::new(false));
-        let (b, w) = (bell.clone(), work.clone());
-        let poller = std::thread::spawn(move || {
-            let t = Instant::now();
-            while !w.load(Ordering::SeqCst) {
-                b.park(
-                    || w.load(Ordering::SeqCst),
-                    || {
-                        poll_one(b.fd(), Duration::from_secs(10));
-                    },
-                );
-            }
-            t.elapsed()
-        });
-        while bell.parked.load(Ordering::SeqCst) == 0 {
-            std::thread::yield_now();
-        }
-        work.store(true, Ordering::SeqCst);
-        bell.ring();
-        let waited = poller.join().expect("poller");
+        let waited = crate::bell_test::ring_wakes_a_parked_poller(
+            Arc::new(FileBell::new().expect("eventfd")),
+            |b, has_work| {
+                b.park(has_work, || {
+                    poll_one(b.fd(), Duration::from_secs(10));
+                })
+            },
+            FileBell::ring,
+            |b| b.parked.load(Ordering::SeqCst),
+        );
         // Whether this poller drained the eventfd depends on whether the
         // producer had set `rung` when it left; the tests below cover both.
         assert!(waited < Duration::from_secs(5), "woken by the ring, not the timeout: {waited:?}");

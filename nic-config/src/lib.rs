@@ -2,6 +2,8 @@
 //! the DPDK implementation of the data path's `Port`. Typed settings in,
 //! running ports out; every failure says what was being done and why.
 
+#[cfg(test)]
+mod bell_test;
 pub mod dns_rings;
 pub mod doorbell;
 pub mod eal;
