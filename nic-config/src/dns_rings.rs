@@ -6,11 +6,12 @@
 //! Answers: one producer (the DNS thread), many consumers. Both are DPDK's
 //! lock-free `rte_ring`, safe for a non-EAL thread (no per-lcore cache).
 //!
-//! Each direction has a doorbell: an idle DNS thread parks until a data core
-//! queues a query, and an idle data core's nap ends when an answer is
-//! queued, so a query at a low rate waits for neither one's timer. A data
-//! core that sleeps on its queues' files instead (`wake::Waker`) has the
-//! answers' eventfd among them (`filebell`).
+//! Each direction has a doorbell: an idle DNS thread parks on a futex
+//! (`doorbell`) until a data core queues a query, and an idle data core's
+//! sleep ends when an answer is queued, so a query at a low rate waits for
+//! neither one's timer. The cores' bell is an eventfd (`filebell`): a core
+//! that sleeps on its queues' files (`wake::Waker`) has it among them, and
+//! a napping core polls it alone.
 
 use std::ffi::CString;
 use std::sync::Arc;
@@ -30,11 +31,9 @@ pub struct DnsRings {
     answers: *mut sys::rte_ring,
     /// The DNS thread parks on it; queued queries ring it.
     to_thread: Doorbell,
-    /// Idle data cores park on it; queued answers ring it.
-    to_cores: Doorbell,
-    /// Idle data cores asleep on their queues' files poll it; queued
-    /// answers ring it too.
-    to_sleepers: FileBell,
+    /// Idle data cores sleep on it (alone in a nap, among their queues'
+    /// files otherwise); queued answers ring it.
+    to_cores: FileBell,
 }
 
 // SAFETY: each ring is created for the concurrency it sees (flags above).
@@ -58,7 +57,7 @@ fn create(name: &str, flags: u32) -> Result<*mut sys::rte_ring, DpdkError> {
 impl DnsRings {
     pub fn new() -> Result<Arc<DnsRings>, DpdkError> {
         // Made first: if a ring then fails, dropping it is all the undoing.
-        let to_sleepers =
+        let to_cores =
             FileBell::new().map_err(|e| DpdkError::new(format!("eventfd for the DNS answers: {e}"), 0))?;
         let queries = create("gslbd_dns_queries", sys::RING_F_SC_DEQ)?;
         let answers = match create("gslbd_dns_answers", sys::RING_F_SP_ENQ) {
@@ -69,13 +68,7 @@ impl DnsRings {
                 return Err(e);
             }
         };
-        Ok(Arc::new(DnsRings {
-            queries,
-            answers,
-            to_thread: Doorbell::default(),
-            to_cores: Doorbell::default(),
-            to_sleepers,
-        }))
+        Ok(Arc::new(DnsRings { queries, answers, to_thread: Doorbell::default(), to_cores }))
     }
 
     /// A data core's side: queues queries, freeing what does not fit;
@@ -104,7 +97,6 @@ impl DnsRings {
         }
         let lost = ring_enqueue(self.answers, pkts);
         self.to_cores.ring();
-        self.to_sleepers.ring();
         lost
     }
 
@@ -123,19 +115,20 @@ impl DnsRings {
     /// A data core's idle sleep: `timeout`, cut short when an answer is queued.
     pub fn doze(&self, timeout: Duration) {
         // SAFETY: a live ring.
-        self.to_cores.park(|| unsafe { sys::gslbd_ring_count(self.answers) } > 0, timeout);
+        self.to_cores
+            .park(|| unsafe { sys::gslbd_ring_count(self.answers) } > 0, || self.to_cores.wait(timeout));
     }
 
     /// Lets `waker`'s sleeps end when an answer is queued (once per waker).
     pub fn wake_with_answers(&self, waker: &mut Waker) {
-        waker.also(self.to_sleepers.fd());
+        waker.also(self.to_cores.fd());
     }
 
     /// A data core's sleep on its queues' files (`waker`, given
     /// `wake_with_answers`): until a frame or an answer comes, or `timeout`.
     pub fn sleep_on(&self, waker: &mut Waker, timeout: Duration) {
         // SAFETY: a live ring.
-        self.to_sleepers.park(|| unsafe { sys::gslbd_ring_count(self.answers) } > 0, || waker.wait(timeout));
+        self.to_cores.park(|| unsafe { sys::gslbd_ring_count(self.answers) } > 0, || waker.wait(timeout));
     }
 }
 

@@ -13,6 +13,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 pub struct FileBell {
     fd: OwnedFd,
@@ -57,6 +58,19 @@ impl FileBell {
         }
     }
 
+    /// Sleeps on the bell alone until it is rung, or `timeout` (for a
+    /// `park` whose poller has no other files).
+    pub fn wait(&self, timeout: Duration) {
+        let mut p = libc::pollfd { fd: self.fd(), events: libc::POLLIN, revents: 0 };
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+        };
+        // SAFETY: one valid pollfd and a valid timespec for the call. EINTR
+        // and the timeout are ordinary returns: the caller polls again.
+        unsafe { libc::ppoll(&mut p, 1, &ts, std::ptr::null()) };
+    }
+
     /// Wakes the parked pollers, if any: call after queueing work.
     #[inline]
     pub fn ring(&self) {
@@ -80,7 +94,7 @@ impl FileBell {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     fn poll_one(fd: RawFd, timeout: Duration) -> bool {
         let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
@@ -103,6 +117,21 @@ mod tests {
         // Whether this poller drained the eventfd depends on whether the
         // producer had set `rung` when it left; the tests below cover both.
         assert!(waited < Duration::from_secs(5), "woken by the ring, not the timeout: {waited:?}");
+    }
+
+    #[test]
+    fn a_ring_ends_a_wait_on_the_bell_alone() {
+        let waited = crate::bell_test::ring_wakes_a_parked_poller(
+            Arc::new(FileBell::new().expect("eventfd")),
+            |b, has_work| b.park(has_work, || b.wait(Duration::from_secs(10))),
+            FileBell::ring,
+            |b| b.parked.load(Ordering::SeqCst),
+        );
+        assert!(waited < Duration::from_secs(5), "woken by the ring, not the timeout: {waited:?}");
+        let bell = FileBell::new().expect("eventfd");
+        let t = Instant::now();
+        bell.park(|| false, || bell.wait(Duration::from_millis(20)));
+        assert!(t.elapsed() >= Duration::from_millis(15), "the timeout bounds the wait");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! queues, though, is a kernel file: a packet socket with a mapped receive
 //! ring, a TAP queue. poll(2) on it says when a frame is waiting, exactly as
 //! for any other reader, and the kernel wakes the sleeper when one lands. So
-//! an idle core (once a timed nap has found nothing: when to use it is the
-//! data core loop's policy) sleeps in `ppoll` on its queue's files, with a
+//! an idle core (when, rather than a timed nap, is the data core loop's
+//! policy, `run/idle.rs`) sleeps in `ppoll` on its queue's files, with a
 //! timeout for what no file announces (the expiry clock, hand-offs from
 //! other cores); the DNS thread's answers come with an eventfd of their own
 //! (`DnsRings::wake_with_answers`).
