@@ -127,13 +127,12 @@ impl<P: Port> Worker<P> {
                 self.core.resolve(&mut self.prepared[i]);
             }
         }
-        let mark = self.core.flows.removals();
         for (i, mut buf) in self.rx.drain(..).enumerate() {
             let action = match self.done[i] {
                 Some(a) => a,
                 None => {
                     let len = buf.data().len();
-                    self.core.finish(snap, buf.room(), len, &self.prepared[i], mark, now_ms)
+                    self.core.finish(snap, buf.room(), len, &self.prepared[i], now_ms)
                 }
             };
             self.core.count(action);

@@ -8,6 +8,7 @@
 //! so the per-packet rewrite is a few stores and two one's-complement adds.
 
 use super::key::{FlowKey, Tuple};
+use super::table::Dir;
 
 /// How a flow leaves the appliance.
 #[repr(u8)]
@@ -70,6 +71,21 @@ impl Flow {
     #[inline]
     pub fn reverse_key(&self) -> FlowKey {
         FlowKey::new(self.xlat.reversed(), self.proto)
+    }
+
+    /// Whether `key` is this flow's key in direction `dir`: two word compares
+    /// (a reply's words are the forward translation's, rotated). Comparing
+    /// reversed tuples field by field was 7 % of the burst's time (perf,
+    /// 1,000 flows).
+    #[inline(always)]
+    pub fn has_key(&self, dir: Dir, key: &FlowKey) -> bool {
+        let (o, x) = (self.orig.words(), self.xlat.words());
+        let (a, p) = match dir {
+            Dir::Forward => o,
+            Dir::Reverse => (x.0.rotate_left(32), x.1.rotate_left(16)),
+        };
+        let (ka, kp) = key.tuple.words();
+        (a ^ ka) | u64::from(p ^ kp) | u64::from(self.proto ^ key.proto) == 0
     }
 
     #[inline]

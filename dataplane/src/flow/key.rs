@@ -26,6 +26,16 @@ impl Tuple {
         Tuple { src: self.dst, dst: self.src, sport: self.dport, dport: self.sport }
     }
 
+    /// Addresses and ports as two words, as they lie in memory, so tuples
+    /// compare in two compares. The reversed tuple's words are these rotated
+    /// by half their width (in either byte order).
+    #[inline(always)]
+    pub fn words(&self) -> (u64, u32) {
+        let b: [u8; 12] = bytemuck::cast(*self);
+        let (a, p) = b.split_at(8);
+        (a.try_into().map_or(0, u64::from_ne_bytes), p.try_into().map_or(0, u32::from_ne_bytes))
+    }
+
     pub fn src_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.src)
     }
@@ -73,6 +83,14 @@ mod tests {
         assert_eq!(t.reversed().reversed(), t);
         assert_eq!(t.reversed().src_addr(), Ipv4Addr::new(10, 1, 0, 1));
         assert_eq!(t.reversed().sport, 110);
+    }
+
+    #[test]
+    fn reversed_words_are_the_words_rotated() {
+        let t = Tuple::new(Ipv4Addr::new(10, 0, 0, 1), 40000, Ipv4Addr::new(10, 1, 0, 1), 110);
+        let (a, p) = t.words();
+        assert_eq!(t.reversed().words(), (a.rotate_left(32), p.rotate_left(16)));
+        assert_ne!(t.reversed().words(), t.words());
     }
 
     #[test]

@@ -121,9 +121,6 @@ pub struct FlowTable {
     never_used: u32,
     len: u32,
     capacity: u32,
-    /// Counts removals, so a lookup result held across other packets can be
-    /// known to be still valid.
-    removals: u64,
     wheel: Wheel,
 }
 
@@ -157,7 +154,6 @@ impl FlowTable {
             never_used: 1,
             len: 0,
             capacity,
-            removals: 0,
             wheel: Wheel::new(now_ms),
         })
     }
@@ -213,12 +209,7 @@ impl FlowTable {
     #[inline]
     fn matches(&self, word: u64, key: &FlowKey) -> Option<Hit> {
         let (idx, dir) = slot_entry(word);
-        let f = &self.flows[idx as usize];
-        let t = match dir {
-            Dir::Forward => f.orig,
-            Dir::Reverse => f.xlat.reversed(),
-        };
-        (t == key.tuple && f.proto == key.proto).then_some(Hit { idx, dir })
+        self.flows[idx as usize].has_key(dir, key).then_some(Hit { idx, dir })
     }
 
     #[inline]
@@ -259,15 +250,12 @@ impl FlowTable {
         b.first_sig(sig).map(|slot| slot_entry(b.0[slot]))
     }
 
-    /// Whether `hit` (from `candidate`) really is `key`'s flow.
+    /// Whether `hit` (from `candidate`, however many packets ago) really is
+    /// `key`'s flow: a live entry holding the key is its flow, as keys are
+    /// unique, and a removed one holds protocol 0 (`free_entry`).
     #[inline]
     pub fn confirm(&self, hit: Hit, key: &FlowKey) -> bool {
-        let f = &self.flows[hit.idx as usize];
-        let t = match hit.dir {
-            Dir::Forward => f.orig,
-            Dir::Reverse => f.xlat.reversed(),
-        };
-        t == key.tuple && f.proto == key.proto
+        self.flows[hit.idx as usize].has_key(hit.dir, key)
     }
 
     #[inline]
@@ -336,7 +324,11 @@ impl FlowTable {
     }
 
     fn free_entry(&mut self, idx: u32) {
-        self.flows[idx as usize].next = self.free_head;
+        let f = &mut self.flows[idx as usize];
+        // No packet's key has protocol 0: a candidate found before the flow
+        // was removed can never be confirmed against its stale entry.
+        f.proto = 0;
+        f.next = self.free_head;
         self.free_head = idx;
     }
 
@@ -441,13 +433,6 @@ impl FlowTable {
         self.unplace(hr, slot_word((hr >> 32) as u32, idx, Dir::Reverse));
         self.free_entry(idx);
         self.len -= 1;
-        self.removals += 1;
-    }
-
-    /// How many flows have been removed so far (see `Hit` validity).
-    #[inline]
-    pub fn removals(&self) -> u64 {
-        self.removals
     }
 
     /// Ages flows whose time has come, visiting at most `budget` entries so a
@@ -556,6 +541,29 @@ mod tests {
 
     fn find(t: &FlowTable, key: FlowKey) -> Option<Hit> {
         t.lookup(&key, t.hash(&key))
+    }
+
+    #[test]
+    fn a_candidate_is_confirmed_only_while_its_flow_lives() {
+        let mut t = FlowTable::new(16, 1, 0).expect("table");
+        let f = flow(1);
+        let idx = t.insert(f, 0, 1000).expect("insert");
+        let (fwd, rev) = (f.forward_key(), f.reverse_key());
+        let hit = t.candidate(t.hash(&fwd)).expect("candidate");
+        let back = t.candidate(t.hash(&rev)).expect("reply's candidate");
+        assert!(t.confirm(hit, &fwd) && t.confirm(back, &rev));
+        // A reply's key is not the forward one, nor the other way round.
+        assert!(!t.confirm(Hit { idx, dir: Dir::Forward }, &rev));
+        assert!(!t.confirm(Hit { idx, dir: Dir::Reverse }, &fwd));
+        // Held across the flow's removal (as between a burst's passes), the
+        // candidate must not be trusted: the entry still holds the old tuples.
+        t.remove(idx);
+        assert!(!t.confirm(hit, &fwd) && !t.confirm(back, &rev));
+        // Its entry reused by another flow, it confirms only that flow's keys.
+        let g = flow(2);
+        assert_eq!(t.insert(g, 0, 1000), Ok(idx));
+        assert!(!t.confirm(hit, &fwd));
+        assert!(t.confirm(hit, &g.forward_key()));
     }
 
     #[test]

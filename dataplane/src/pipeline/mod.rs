@@ -149,8 +149,7 @@ impl Core {
             Some(a) => a,
             None => {
                 self.resolve(&mut p);
-                let mark = self.flows.removals();
-                self.finish(snap, frame, len, &p, mark, now_ms)
+                self.finish(snap, frame, len, &p, now_ms)
             }
         };
         self.count(action);
@@ -284,7 +283,7 @@ impl Core {
     }
 
     /// Third stage: translates the packet along its flow, or decides about a
-    /// new connection. `mark` is `flows.removals()` as it was when `resolve` ran.
+    /// new connection. Flows may have come and gone since `resolve` ran.
     #[inline(always)]
     pub fn finish(
         &mut self,
@@ -292,15 +291,14 @@ impl Core {
         frame: &mut [u8],
         len: usize,
         p: &Prepared,
-        mark: u64,
         now_ms: u64,
     ) -> Action {
         let len = len.min(frame.len());
         // The candidate is confirmed against the full key; without one (or if
-        // an earlier packet of the burst created or removed a flow: a
+        // it is stale: an earlier packet created or removed a flow, a
         // retransmitted SYN, a second datagram) the lookup is done in full.
         let hit = match p.hit() {
-            Some(h) if mark == self.flows.removals() && self.flows.confirm(h, &p.key) => Some(h),
+            Some(h) if self.flows.confirm(h, &p.key) => Some(h),
             _ => self.flows.lookup(&p.key, p.hash),
         };
         let l4 = p;
