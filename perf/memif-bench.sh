@@ -9,6 +9,7 @@
 #            tcp-proxy (the same connections, proxied to the remote site)
 #     FLOWS  default 1000000; SIZE frame bytes without FCS, default 60
 #   LOADGEN_ARGS adds options to every loadgen run (e.g. "--window 4096").
+#   GSLBD_BIN runs that gslbd binary instead of target/release/gslbd (A/B runs).
 # (testpmd runs with --stats-period: without it, it waits on stdin and a
 # background testpmd exits at once.)
 # Layout on a 2-core machine: the generator on lcore 0 (beside gslbd's
@@ -64,7 +65,7 @@ case " ${MEMIF_FORWARDERS:-testpmd gslbd} " in *" testpmd "*)
     ;;
 esac
 case " ${MEMIF_FORWARDERS:-testpmd gslbd} " in *" gslbd "*)
-    gslbd="$(run gslbd target/release/gslbd run --config "$work/gslbd.toml")"
+    gslbd="$(run gslbd "${GSLBD_BIN:-target/release/gslbd}" run --config "$work/gslbd.toml")"
     ;;
 esac
 

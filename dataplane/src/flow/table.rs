@@ -16,7 +16,7 @@
 
 use super::entry::Flow;
 use super::key::FlowKey;
-use super::wheel::{slot_of, Wheel};
+use super::wheel::{slot_of, Wheel, NIL};
 use crate::hash::mum;
 use crate::mem::ZeroedArray;
 
@@ -356,6 +356,9 @@ impl FlowTable {
         let rev = flow.reverse_key();
         debug_assert_eq!(hf, self.hash(&fwd), "the forward key's hash");
         let hr = self.hash(&rev);
+        // The reply's key is new too, so its lookup reads both buckets: both
+        // misses in flight at once rather than one after the other.
+        self.prefetch_both(hr);
         if self.lookup(&rev, hr).is_some() || fwd == rev {
             return Err(InsertError::Collision);
         }
@@ -420,9 +423,10 @@ impl FlowTable {
         (self.hash(&f.forward_key()), self.hash(&f.reverse_key()))
     }
 
-    /// Starts loading both candidate buckets of a key.
+    /// Starts loading both candidate buckets of a key: for a key that is
+    /// probably absent (a SYN's), whose lookup reads both.
     #[inline]
-    fn prefetch_both(&self, hash: u64) {
+    pub fn prefetch_both(&self, hash: u64) {
         let b1 = self.primary(hash);
         crate::prefetch::read(&self.buckets[b1]);
         crate::prefetch::read(&self.buckets[self.alternate(b1, (hash >> 32) as u32)]);
@@ -452,8 +456,15 @@ impl FlowTable {
         let mut expired = 0;
         let now32 = now_ms as u32;
         'wheel: while self.wheel.due(now_ms).is_some() {
-            while let Some(idx) = self.wheel.pop_cursor(&mut self.flows) {
-                let left = self.flows[idx as usize].expires.wrapping_sub(now32) as i32;
+            let mut idx = self.wheel.take_cursor();
+            while idx != NIL {
+                let f = &self.flows[idx as usize];
+                let (next, left) = (f.next, f.expires.wrapping_sub(now32) as i32);
+                // The slot is a chain: fetch the next entry now, so its miss
+                // overlaps this flow's work.
+                if next != NIL {
+                    self.prefetch_flow(next);
+                }
                 if left <= 0 {
                     let (hf, hr) = self.key_hashes(idx);
                     self.prefetch_both(hf);
@@ -469,7 +480,9 @@ impl FlowTable {
                     self.wheel.link(&mut self.flows, idx, slot);
                 }
                 visited += 1;
+                idx = next;
                 if visited >= budget {
+                    self.wheel.put_back(&mut self.flows, idx);
                     break 'wheel;
                 }
             }

@@ -16,7 +16,7 @@ use super::entry::Flow;
 /// a revolution (about 131 s) covers the SYN, FIN and UDP timeouts.
 pub const SLOT_SHIFT: u32 = 7;
 pub const SLOTS: usize = 1024;
-const NIL: u32 = 0;
+pub(super) const NIL: u32 = 0;
 
 pub struct Wheel {
     heads: Box<[u32]>,
@@ -84,15 +84,23 @@ impl Wheel {
         (self.cursor < slot_of(now_ms)).then_some(self.cursor)
     }
 
-    /// Detaches the first flow of the cursor's slot.
+    /// Detaches the cursor's whole slot and returns its first flow (or
+    /// `NIL`); the caller walks the chain by `next`. Taking flows off one at
+    /// a time would write each next flow's `prev` before its entry could be
+    /// fetched: a DRAM miss per aged flow, one after another.
     #[inline]
-    pub fn pop_cursor(&mut self, flows: &mut [Flow]) -> Option<u32> {
-        let idx = self.heads[self.cursor as usize % SLOTS];
-        if idx == NIL {
-            return None;
+    pub fn take_cursor(&mut self) -> u32 {
+        std::mem::replace(&mut self.heads[self.cursor as usize % SLOTS], NIL)
+    }
+
+    /// Gives the cursor's slot back the rest of a chain `take_cursor`
+    /// detached, from `idx` on (an unvisited suffix: its links are intact).
+    #[inline]
+    pub fn put_back(&mut self, flows: &mut [Flow], idx: u32) {
+        if idx != NIL {
+            flows[idx as usize].prev = NIL;
+            self.heads[self.cursor as usize % SLOTS] = idx;
         }
-        self.unlink(flows, idx);
-        Some(idx)
     }
 
     #[inline]
