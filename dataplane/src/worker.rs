@@ -11,7 +11,7 @@
 //! the rule.
 
 use crate::counters::{DropReason, Event, Gauge};
-use crate::pipeline::{Action, Core, Prepared};
+use crate::pipeline::{Action, Core, Pending, Prepared};
 use crate::port::{Burst, PacketBuf, Port, BURST};
 use crate::responder::Responder;
 use crate::snapshot::Subscriber;
@@ -21,18 +21,45 @@ pub struct Worker<P: Port> {
     pub port: P,
     snapshot: Subscriber,
     rx: Burst<P::Buf>,
-    tx: Burst<P::Buf>,
-    kernel: Burst<P::Buf>,
-    dns: Burst<P::Buf>,
-    dropped: Burst<P::Buf>,
-    /// Packets for each other data core (those whose flows it owns).
-    handoff: Vec<Burst<P::Buf>>,
+    out: Out<P::Buf>,
+    /// New connections' packets, held for the burst's last pass, and where
+    /// each was in the burst.
+    deferred: Burst<P::Buf>,
+    deferred_at: [u8; BURST],
     /// Answers DNS queries here; without one (or when it declines) they go
     /// to `Port::to_dns`.
     responder: Option<Box<dyn Responder<P::Buf>>>,
     /// Per-packet state between the pipeline's passes, reused every burst.
     prepared: [Prepared; BURST],
     done: [Option<Action>; BURST],
+    /// New connections' flows, planned in the third pass.
+    plans: [Pending; BURST],
+}
+
+/// Where processed packets wait for the end of the burst.
+struct Out<B> {
+    tx: Burst<B>,
+    kernel: Burst<B>,
+    dns: Burst<B>,
+    dropped: Burst<B>,
+    /// Packets for each other data core (those whose flows it owns).
+    handoff: Vec<Burst<B>>,
+}
+
+impl<B> Out<B> {
+    #[inline(always)]
+    fn route(&mut self, action: Action, buf: B) {
+        match action {
+            Action::Tx(_) => self.tx.push(buf),
+            Action::Kernel => self.kernel.push(buf),
+            Action::Dns => self.dns.push(buf),
+            Action::Drop(_) => self.dropped.push(buf),
+            Action::Handoff(to) => match self.handoff.get_mut(usize::from(to)) {
+                Some(h) => h.push(buf),
+                None => self.dropped.push(buf),
+            },
+        }
+    }
 }
 
 impl<P: Port> Worker<P> {
@@ -43,14 +70,19 @@ impl<P: Port> Worker<P> {
             port,
             snapshot,
             rx: Burst::new(),
-            tx: Burst::new(),
-            kernel: Burst::new(),
-            dns: Burst::new(),
-            dropped: Burst::new(),
-            handoff: (0..cores).map(|_| Burst::new()).collect(),
+            out: Out {
+                tx: Burst::new(),
+                kernel: Burst::new(),
+                dns: Burst::new(),
+                dropped: Burst::new(),
+                handoff: (0..cores).map(|_| Burst::new()).collect(),
+            },
+            deferred: Burst::new(),
+            deferred_at: [0; BURST],
             responder: None,
             prepared: [Prepared::default(); BURST],
             done: [None; BURST],
+            plans: [Pending::default(); BURST],
         }
     }
 
@@ -85,14 +117,14 @@ impl<P: Port> Worker<P> {
         let counters = &self.core.counters;
         counters.add(Event::RxPackets, received as u64);
         counters.add(Event::RxBytes, self.rx.iter().map(|b| b.data().len() as u64).sum());
-        self.burst(self.handoff.len() > 1, now_ms);
+        self.burst(self.out.handoff.len() > 1, now_ms);
 
         // The kernel's own packets (ARP, health checks, TCP DNS) and the DNS
         // thread's answers leave through the data port untouched.
-        self.port.kernel_burst(&mut self.tx);
-        let from_kernel = self.tx.len();
-        self.port.dns_burst(&mut self.tx);
-        let answers = self.tx.len() - from_kernel;
+        self.port.kernel_burst(&mut self.out.tx);
+        let from_kernel = self.out.tx.len();
+        self.port.dns_burst(&mut self.out.tx);
+        let answers = self.out.tx.len() - from_kernel;
         self.core.counters.add(Event::DnsAnswers, answers as u64);
         self.flush();
 
@@ -103,11 +135,15 @@ impl<P: Port> Worker<P> {
         handed + received + from_kernel + answers
     }
 
-    /// Runs the burst in `rx` through the pipeline in three passes, so the
-    /// cache misses of one packet overlap with the work on the others: parse
-    /// every packet and start fetching its index bucket; look every flow up
-    /// and start fetching its entry; then translate each. With `steer`, a
+    /// Runs the burst in `rx` through the pipeline in passes, so the cache
+    /// misses of one packet overlap with the work on the others: parse every
+    /// packet and start fetching its index bucket; look every flow up and
+    /// start fetching its entry; then translate each, or, for a new
+    /// connection, choose where it goes and start fetching its reply key's
+    /// buckets; last, open the new connections' flows. With `steer`, a
     /// packet whose flow another core owns is handed to it after parsing.
+    /// Packets of new connections leave after the burst's others; those of
+    /// one connection keep their order.
     fn burst(&mut self, steer: bool, now_ms: u64) {
         let snap = self.snapshot.get();
         let n = self.rx.len();
@@ -132,23 +168,30 @@ impl<P: Port> Worker<P> {
                 Some(a) => a,
                 None => {
                     let len = buf.data().len();
-                    self.core.finish(snap, buf.room(), len, &self.prepared[i], now_ms)
+                    let p = &self.prepared[i];
+                    match self.core.finish_or_plan(snap, buf.room(), len, p, now_ms, &mut self.plans[i]) {
+                        Some(a) => a,
+                        None => {
+                            self.deferred_at[self.deferred.len()] = i as u8;
+                            self.deferred.push(buf);
+                            continue;
+                        }
+                    }
                 }
             };
             self.core.count(action);
-            match action {
-                Action::Tx(n) => {
-                    buf.set_len(usize::from(n));
-                    self.tx.push(buf);
-                }
-                Action::Kernel => self.kernel.push(buf),
-                Action::Dns => self.dns.push(buf),
-                Action::Drop(_) => self.dropped.push(buf),
-                Action::Handoff(to) => match self.handoff.get_mut(usize::from(to)) {
-                    Some(h) => h.push(buf),
-                    None => self.dropped.push(buf),
-                },
-            }
+            set_tx_len(&mut buf, action);
+            self.out.route(action, buf);
+        }
+        // Fourth pass: open the new connections' flows, whose reply keys'
+        // buckets have been coming in meanwhile.
+        for (k, mut buf) in self.deferred.drain(..).enumerate() {
+            let i = usize::from(self.deferred_at[k]);
+            let len = buf.data().len();
+            let action = self.core.commit(snap, buf.room(), len, &self.prepared[i], &self.plans[i], now_ms);
+            self.core.count(action);
+            set_tx_len(&mut buf, action);
+            self.out.route(action, buf);
         }
         self.flush();
     }
@@ -158,22 +201,22 @@ impl<P: Port> Worker<P> {
         // Queries answered here leave with this burst's other packets: a
         // burst's tx and dns together hold at most BURST packets, so the
         // answers fit.
-        if let (false, Some(r)) = (self.dns.is_empty(), self.responder.as_mut()) {
-            let before = self.tx.len();
-            if r.respond(&mut self.dns, &mut self.tx) {
-                c.add(Event::DnsAnswers, (self.tx.len() - before) as u64);
+        if let (false, Some(r)) = (self.out.dns.is_empty(), self.responder.as_mut()) {
+            let before = self.out.tx.len();
+            if r.respond(&mut self.out.dns, &mut self.out.tx) {
+                c.add(Event::DnsAnswers, (self.out.tx.len() - before) as u64);
                 // Left unanswered: the responder counted them.
-                self.port.free(&mut self.dns);
+                self.port.free(&mut self.out.dns);
             }
         }
-        if !self.tx.is_empty() {
-            let n = self.tx.len();
+        if !self.out.tx.is_empty() {
+            let n = self.out.tx.len();
             let mut lens = [0u16; BURST];
-            for (l, b) in lens.iter_mut().zip(self.tx.iter()) {
+            for (l, b) in lens.iter_mut().zip(self.out.tx.iter()) {
                 *l = b.data().len() as u16;
             }
             // A port sends a prefix of the burst and frees the rest.
-            let lost = self.port.tx_burst(&mut self.tx);
+            let lost = self.port.tx_burst(&mut self.out.tx);
             let sent = n - lost;
             c.add(Event::TxPackets, sent as u64);
             c.add(Event::TxBytes, lens[..sent].iter().map(|&l| u64::from(l)).sum());
@@ -181,22 +224,30 @@ impl<P: Port> Worker<P> {
                 c.count_drops(DropReason::TxFull, lost as u64);
             }
         }
-        if !self.kernel.is_empty() {
-            let lost = self.port.to_kernel(&mut self.kernel);
+        if !self.out.kernel.is_empty() {
+            let lost = self.port.to_kernel(&mut self.out.kernel);
             c.count_drops(DropReason::ExceptionFull, lost as u64);
         }
-        if !self.dns.is_empty() {
-            let lost = self.port.to_dns(&mut self.dns);
+        if !self.out.dns.is_empty() {
+            let lost = self.port.to_dns(&mut self.out.dns);
             c.count_drops(DropReason::DnsRingFull, lost as u64);
         }
-        if !self.dropped.is_empty() {
-            self.port.free(&mut self.dropped);
+        if !self.out.dropped.is_empty() {
+            self.port.free(&mut self.out.dropped);
         }
-        for (to, pkts) in self.handoff.iter_mut().enumerate() {
+        for (to, pkts) in self.out.handoff.iter_mut().enumerate() {
             if !pkts.is_empty() {
                 let lost = self.port.handoff(to as u32, pkts);
                 c.count_drops(DropReason::HandoffFull, lost as u64);
             }
         }
+    }
+}
+
+/// A packet to send has the length its action gives.
+#[inline(always)]
+fn set_tx_len<B: PacketBuf>(buf: &mut B, action: Action) {
+    if let Action::Tx(n) = action {
+        buf.set_len(usize::from(n));
     }
 }

@@ -349,16 +349,30 @@ impl FlowTable {
         now_ms: u64,
         timeout_ms: u32,
     ) -> Result<u32, InsertError> {
+        let hr = self.hash(&flow.reverse_key());
+        // The reply's key is new too, so its lookup reads both buckets: both
+        // misses in flight at once rather than one after the other.
+        self.prefetch_both(hr);
+        self.insert_hashed_both(flow, hf, hr, now_ms, timeout_ms)
+    }
+
+    /// `insert_hashed` for a caller that has hashed the reply key too, and
+    /// started fetching its buckets a while before (`prefetch_both`).
+    pub fn insert_hashed_both(
+        &mut self,
+        flow: Flow,
+        hf: u64,
+        hr: u64,
+        now_ms: u64,
+        timeout_ms: u32,
+    ) -> Result<u32, InsertError> {
         if self.len >= self.capacity {
             return Err(InsertError::Full);
         }
         let fwd = flow.forward_key();
         let rev = flow.reverse_key();
         debug_assert_eq!(hf, self.hash(&fwd), "the forward key's hash");
-        let hr = self.hash(&rev);
-        // The reply's key is new too, so its lookup reads both buckets: both
-        // misses in flight at once rather than one after the other.
-        self.prefetch_both(hr);
+        debug_assert_eq!(hr, self.hash(&rev), "the reply key's hash");
         if self.lookup(&rev, hr).is_some() || fwd == rev {
             return Err(InsertError::Collision);
         }

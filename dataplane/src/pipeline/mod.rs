@@ -11,6 +11,7 @@ mod new_flow;
 mod refuse;
 
 pub use nat::{prepare, rewrite, Offsets};
+pub use new_flow::Pending;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -290,7 +291,8 @@ impl Core {
     }
 
     /// Third stage: translates the packet along its flow, or decides about a
-    /// new connection. Flows may have come and gone since `resolve` ran.
+    /// new connection and opens its flow. Flows may have come and gone since
+    /// `resolve` ran.
     #[inline(always)]
     pub fn finish(
         &mut self,
@@ -300,6 +302,25 @@ impl Core {
         p: &Prepared,
         now_ms: u64,
     ) -> Action {
+        let mut pending = Pending::default();
+        match self.finish_or_plan(snap, frame, len, p, now_ms, &mut pending) {
+            Some(action) => action,
+            None => new_flow::commit(self, snap, frame, len.min(frame.len()), p, p.hash, &pending, now_ms),
+        }
+    }
+
+    /// `finish`, except that a new connection's flow is only planned, into
+    /// `plan` (`None` returned), to be opened by `commit`.
+    #[inline(always)]
+    pub fn finish_or_plan(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        len: usize,
+        p: &Prepared,
+        now_ms: u64,
+        plan: &mut Pending,
+    ) -> Option<Action> {
         let len = len.min(frame.len());
         // The candidate is confirmed against the full key; without one (or if
         // it is stale: an earlier packet created or removed a flow, a
@@ -311,14 +332,16 @@ impl Core {
         let l4 = p;
         if let Some(hit) = hit {
             if p.ttl <= 1 {
-                return Action::Drop(DropReason::TtlExpired);
+                return Some(Action::Drop(DropReason::TtlExpired));
             }
-            return self.established(snap, frame, len, l4, hit.idx, hit.dir, now_ms);
+            return Some(self.established(snap, frame, len, l4, hit.idx, hit.dir, now_ms));
         }
         let dst = l4.key.tuple.dst;
-        match snap.addr_kind(dst) {
+        Some(match snap.addr_kind(dst) {
             Some(AddrKind::Vip) => match snap.service_for(dst, l4.key.tuple.dport, l4.key.proto) {
-                Some(svc) if p.ttl > 1 => new_flow::handle(self, snap, frame, len, l4, p.hash, svc, now_ms),
+                Some(svc) if p.ttl > 1 => {
+                    return new_flow::plan(self, snap, frame, len, l4, p.hash, svc, plan)
+                }
                 Some(_) => Action::Drop(DropReason::TtlExpired),
                 None => Action::Drop(DropReason::VipNoService),
             },
@@ -328,7 +351,29 @@ impl Core {
             }
             Some(AddrKind::Own) => Action::Kernel,
             None => Action::Drop(DropReason::NotOurAddress),
+        })
+    }
+
+    /// Opens the flow `finish_or_plan` planned for this packet and translates
+    /// the packet; unless an earlier packet opened it meanwhile (a second
+    /// datagram, a retransmitted SYN in the same burst), in which case the
+    /// plan is dropped and the packet follows that flow.
+    #[inline]
+    pub fn commit(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        len: usize,
+        p: &Prepared,
+        plan: &Pending,
+        now_ms: u64,
+    ) -> Action {
+        let len = len.min(frame.len());
+        if let Some(hit) = self.flows.lookup(&p.key, p.hash) {
+            new_flow::abandon(self, plan);
+            return self.established(snap, frame, len, p, hit.idx, hit.dir, now_ms);
         }
+        new_flow::commit(self, snap, frame, len, p, p.hash, plan, now_ms)
     }
 
     /// A packet of a known flow: follow the flow's path.

@@ -3,6 +3,12 @@
 //! Alteon GSLB chapter, or, for a service that redirects, the appliance's
 //! kernel, which answers with an HTTP redirect to that site), else a refusal
 //! the service chooses and a counter.
+//!
+//! Deciding and committing are apart, so the worker can decide a burst's new
+//! flows first and commit them in a pass of their own: the reply key's
+//! buckets, known only once a server is chosen, are then fetched while the
+//! rest of the burst is worked on (a SYN flood's commit otherwise waited a
+//! whole DRAM miss on them).
 
 use super::{nat, refuse, set_macs, Action, Core, Prepared};
 use crate::counters::{DropReason, Event};
@@ -21,8 +27,28 @@ struct Plan {
     next_hop: MacAddr,
 }
 
+/// A new connection's flow, decided (its server or PIP port taken) but not
+/// yet in the table.
+#[derive(Copy, Clone)]
+pub struct Pending {
+    flow: Flow,
+    /// The hash of the flow's reply key; its buckets are being fetched.
+    reply_hash: u64,
+    next_hop: MacAddr,
+    timeout_ms: u32,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending { flow: bytemuck::Zeroable::zeroed(), reply_hash: 0, next_hop: MacAddr::ZERO, timeout_ms: 0 }
+    }
+}
+
+/// Decides where a new connection goes and fills `out` with its flow, whose
+/// reply key's buckets it starts fetching (`None` returned); or returns what
+/// becomes of the packet instead (a refusal, a redirect, a drop).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn handle(
+pub(super) fn plan(
     core: &mut Core,
     snap: &Snapshot,
     frame: &mut [u8],
@@ -30,10 +56,10 @@ pub(super) fn handle(
     l4: &Prepared,
     hash: u64,
     svc_idx: u16,
-    now_ms: u64,
-) -> Action {
+    out: &mut Pending,
+) -> Option<Action> {
     let Some(svc) = snap.services.get(usize::from(svc_idx)) else {
-        return Action::Drop(DropReason::VipNoService);
+        return Some(Action::Drop(DropReason::VipNoService));
     };
     let tcp = l4.key.proto == protocol::TCP;
     // Only a SYN opens a TCP flow: anything else to a VIP without a flow is
@@ -43,14 +69,14 @@ pub(super) fn handle(
         // answers, so their later segments arrive here: they go where their
         // SYN went. (A local flow's segments always find their entry.)
         if svc.redirect {
-            return Action::Kernel;
+            return Some(Action::Kernel);
         }
-        return Action::Drop(DropReason::TcpNoFlow);
+        return Some(Action::Drop(DropReason::TcpNoFlow));
     }
     // Checked before choosing, so a full table never takes a PIP port or a
     // connection slot it would have to give back.
     if core.flows.len() >= core.flows.capacity() {
-        return Action::Drop(DropReason::FlowTableFull);
+        return Some(Action::Drop(DropReason::FlowTableFull));
     }
     let t = l4.key.tuple;
     let plan = if let Some(pick) = core.select.pick(snap, svc.group, t.src, hash) {
@@ -69,7 +95,7 @@ pub(super) fn handle(
         // The kernel's HTTP server tells the client where to go instead;
         // which site it names is the control side's choice, by the same test.
         core.counters.inc(Event::Redirected);
-        return Action::Kernel;
+        return Some(Action::Kernel);
     } else if let Some((i, remote)) = svc.remotes.iter().enumerate().find(|(_, r)| snap.remote_available(r)) {
         let me = core.config.id as u16;
         let allocated = match &core.rss {
@@ -82,7 +108,7 @@ pub(super) fn handle(
             None => core.pips.alloc(),
         };
         let Some((pip, port)) = allocated else {
-            return Action::Drop(DropReason::PipExhausted);
+            return Some(Action::Drop(DropReason::PipExhausted));
         };
         Plan {
             xlat: Tuple {
@@ -97,10 +123,10 @@ pub(super) fn handle(
             next_hop: snap.sites[usize::from(remote.site)].next_hop,
         }
     } else {
-        return match svc.refuse {
+        return Some(match svc.refuse {
             Refuse::Drop => Action::Drop(DropReason::NoResource),
             how => refuse::reply(core, snap, frame, len, l4, how),
-        };
+        });
     };
 
     let mut flow = Flow::new(t, plan.xlat, l4.key.proto);
@@ -113,19 +139,34 @@ pub(super) fn handle(
     flow.state = state as u8;
     nat::prepare(&mut flow);
 
-    let give_back = |core: &mut Core| {
-        if plan.path == Path::Proxy {
-            core.pips.free(plan.pip, plan.xlat.sport);
-        }
-    };
     if plan.next_hop == MacAddr::ZERO {
-        give_back(core);
-        return Action::Drop(DropReason::NoNextHop);
+        give_back(core, &flow);
+        return Some(Action::Drop(DropReason::NoNextHop));
     }
-    let idx = match core.flows.insert_hashed(flow, hash, now_ms, state.timeout(&snap.timeouts)) {
+    let reply_hash = core.flows.hash(&flow.reverse_key());
+    core.flows.prefetch_both(reply_hash);
+    *out = Pending { flow, reply_hash, next_hop: plan.next_hop, timeout_ms: state.timeout(&snap.timeouts) };
+    None
+}
+
+/// Puts a planned flow in the table and translates its first packet; if the
+/// table refuses it, gives back what the plan took. The caller has checked
+/// that the forward key (hashed to `hash`) is not in the table.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn commit(
+    core: &mut Core,
+    snap: &Snapshot,
+    frame: &mut [u8],
+    len: usize,
+    l4: &Prepared,
+    hash: u64,
+    p: &Pending,
+    now_ms: u64,
+) -> Action {
+    let idx = match core.flows.insert_hashed_both(p.flow, hash, p.reply_hash, now_ms, p.timeout_ms) {
         Ok(idx) => idx,
         Err(e) => {
-            give_back(core);
+            give_back(core, &p.flow);
             return Action::Drop(match e {
                 InsertError::Full => DropReason::FlowTableFull,
                 InsertError::BucketFull => DropReason::FlowBucketFull,
@@ -133,14 +174,27 @@ pub(super) fn handle(
             });
         }
     };
-    match plan.path {
+    match p.flow.path() {
         Path::Local => {
-            core.select.opened(plan.target);
+            core.select.opened(p.flow.target);
             core.counters.inc(Event::FlowsCreatedLocal);
         }
         Path::Proxy => core.counters.inc(Event::FlowsCreatedProxy),
     }
     nat::rewrite(frame, l4.at(), core.flows.get(idx), crate::flow::Dir::Forward);
-    set_macs(frame, plan.next_hop, snap.mac);
+    set_macs(frame, p.next_hop, snap.mac);
     Action::Tx(len as u16)
+}
+
+/// Drops a plan whose packet found its flow made meanwhile (by an earlier
+/// packet of the burst): gives back what it took.
+pub(super) fn abandon(core: &mut Core, p: &Pending) {
+    give_back(core, &p.flow);
+}
+
+/// Gives back what a plan took and its flow will not use: a PIP port.
+fn give_back(core: &mut Core, flow: &Flow) {
+    if flow.path() == Path::Proxy {
+        core.pips.free(flow.pip, flow.xlat.sport);
+    }
 }
