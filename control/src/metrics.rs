@@ -226,9 +226,10 @@ mod tests {
                 ..ServerHealth::default()
             },
         );
-        a.server_opened(1);
-        b.server_opened(1);
-        b.server_opened(1);
+        for c in [&a, &b, &b] {
+            c.server_reserved(1);
+            c.server_opened(1);
+        }
         b.server_closed(1);
         crate::health::LATENCY.with_label_values(&["web1"]).observe(0.003);
         let view = |index: u16, name: &str, state: &str| ServerView {

@@ -209,12 +209,21 @@ impl CoreCounters {
         self.drops[r as usize].load(Relaxed)
     }
 
-    /// A local flow to real server `server` was created.
+    /// A new connection was given to real server `server`: it counts
+    /// against the server's limit and in least connections from now, before
+    /// its flow is made (a burst decides all its new connections first).
+    #[inline(always)]
+    pub fn server_reserved(&self, server: u16) {
+        if let Some(c) = self.servers.get(usize::from(server)) {
+            bump(&c.active, 1);
+        }
+    }
+
+    /// A local flow to real server `server` was created (reserved before).
     #[inline(always)]
     pub fn server_opened(&self, server: u16) {
         if let Some(c) = self.servers.get(usize::from(server)) {
             bump(&c.opened, 1);
-            bump(&c.active, 1);
         }
     }
 

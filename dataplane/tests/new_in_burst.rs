@@ -2,7 +2,8 @@
 //! Several packets of one new connection in the same burst must still make
 //! one flow and all follow it, in order, whatever the selection method
 //! would have chosen for the later ones; a plan that lost to an earlier
-//! packet gives back what it took.
+//! packet gives back what it took; and the burst's later choices already
+//! count its earlier ones against the servers' limits.
 
 use std::net::SocketAddrV4;
 
@@ -15,9 +16,16 @@ use dataplane::wire::tcp::flags::SYN;
 use dataplane::worker::Worker;
 
 fn worker(servers_up: bool) -> Worker<MemoryPort> {
+    limited_worker(servers_up, 0)
+}
+
+fn limited_worker(servers_up: bool, max_conns: u32) -> Worker<MemoryPort> {
     let mut snap = seed::snapshot(&SITE1, &SITE2, Method::RoundRobin);
-    if !servers_up {
-        snap.real_servers.iter_mut().for_each(|r| r.health = Health::Down);
+    for r in snap.real_servers.iter_mut() {
+        r.max_conns = max_conns;
+        if !servers_up {
+            r.health = Health::Down;
+        }
     }
     let snap = snap.build().expect("snapshot");
     let publisher = Publisher::new(snap.clone());
@@ -79,4 +87,31 @@ fn a_plan_that_lost_to_an_earlier_packet_gives_its_pip_port_back() {
     assert_eq!(w.core.pips.in_use(), 1, "the later plans' ports given back");
     assert!(out.iter().all(|s| s.src == out[0].src && *s.src.ip() == SITE1.pip), "{out:?}");
     assert!(out.iter().all(|s| *s.dst.ip() == SITE2.vip));
+}
+
+#[test]
+fn a_burst_of_new_connections_respects_the_servers_limits() {
+    // One connection a server: of four SYNs in one burst, two go to the
+    // local servers and two are proxied to site 2.
+    let mut w = limited_worker(true, 1);
+    for p in 0..4 {
+        let syn = tcp(
+            CLIENT_MAC,
+            SITE1.mac,
+            SocketAddrV4::new(CLIENT, 7000 + p),
+            SITE1.vip_port(POP3),
+            SYN,
+            1,
+            0,
+            b"",
+        );
+        assert!(w.port.inject(&syn));
+    }
+    let out = sent(&mut w);
+    assert_eq!(out.len(), 4, "{:?}", w.core.counters.nonzero());
+    let local: Vec<_> = out.iter().filter(|s| *s.src.ip() == CLIENT).map(|s| s.dst).collect();
+    assert_eq!(local.len(), 2, "{out:?}");
+    assert_ne!(local[0], local[1], "one connection on each server");
+    assert_eq!(out.iter().filter(|s| s.dst == SITE2.vip_port(POP3)).count(), 2);
+    assert_eq!((w.core.select.conns(0), w.core.select.conns(1)), (1, 1));
 }

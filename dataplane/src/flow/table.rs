@@ -336,29 +336,14 @@ impl FlowTable {
     /// after `timeout_ms`. The caller has already checked that its forward key
     /// is not in the table; the reverse key is checked here.
     pub fn insert(&mut self, flow: Flow, now_ms: u64, timeout_ms: u32) -> Result<u32, InsertError> {
-        let hf = self.hash(&flow.forward_key());
-        self.insert_hashed(flow, hf, now_ms, timeout_ms)
+        let (hf, hr) = (self.hash(&flow.forward_key()), self.hash(&flow.reverse_key()));
+        self.insert_hashed(flow, hf, hr, now_ms, timeout_ms)
     }
 
-    /// `insert` for a caller that has hashed the forward key already (the
-    /// pipeline did, to look it up): one hash fewer per new connection.
+    /// `insert` for a caller that has hashed both keys already: the pipeline
+    /// hashed the forward one to look it up, and the reply one to start
+    /// fetching its buckets (`prefetch_both`) a while before inserting.
     pub fn insert_hashed(
-        &mut self,
-        flow: Flow,
-        hf: u64,
-        now_ms: u64,
-        timeout_ms: u32,
-    ) -> Result<u32, InsertError> {
-        let hr = self.hash(&flow.reverse_key());
-        // The reply's key is new too, so its lookup reads both buckets: both
-        // misses in flight at once rather than one after the other.
-        self.prefetch_both(hr);
-        self.insert_hashed_both(flow, hf, hr, now_ms, timeout_ms)
-    }
-
-    /// `insert_hashed` for a caller that has hashed the reply key too, and
-    /// started fetching its buckets a while before (`prefetch_both`).
-    pub fn insert_hashed_both(
         &mut self,
         flow: Flow,
         hf: u64,

@@ -84,6 +84,9 @@ pub(super) fn plan(
         if pick.backup {
             core.counters.inc(Event::BackupUsed);
         }
+        // Counted against the server at once: the burst's next new
+        // connections are chosen before this one's flow is made.
+        core.select.reserve(pick.server);
         Plan {
             xlat: Tuple { src: t.src, dst: rs.addr.into(), sport: t.sport, dport: svc.real_port },
             path: Path::Local,
@@ -163,7 +166,7 @@ pub(super) fn commit(
     p: &Pending,
     now_ms: u64,
 ) -> Action {
-    let idx = match core.flows.insert_hashed_both(p.flow, hash, p.reply_hash, now_ms, p.timeout_ms) {
+    let idx = match core.flows.insert_hashed(p.flow, hash, p.reply_hash, now_ms, p.timeout_ms) {
         Ok(idx) => idx,
         Err(e) => {
             give_back(core, &p.flow);
@@ -192,9 +195,11 @@ pub(super) fn abandon(core: &mut Core, p: &Pending) {
     give_back(core, &p.flow);
 }
 
-/// Gives back what a plan took and its flow will not use: a PIP port.
+/// Gives back what a plan took and its flow will not use: the server's
+/// connection slot, or the PIP port.
 fn give_back(core: &mut Core, flow: &Flow) {
-    if flow.path() == Path::Proxy {
-        core.pips.free(flow.pip, flow.xlat.sport);
+    match flow.path() {
+        Path::Local => core.select.closed(flow.target),
+        Path::Proxy => core.pips.free(flow.pip, flow.xlat.sport),
     }
 }

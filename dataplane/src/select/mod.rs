@@ -50,11 +50,20 @@ impl Selector {
         self.counters.server_active(server) as u32
     }
 
+    /// A new connection is going to `server`: it counts against the
+    /// server's limit from now. Undone by `closed` if its flow is not made.
+    #[inline]
+    pub fn reserve(&mut self, server: u16) {
+        self.counters.server_reserved(server);
+    }
+
+    /// The flow of a reserved connection was made.
     #[inline]
     pub fn opened(&mut self, server: u16) {
         self.counters.server_opened(server);
     }
 
+    /// A connection to `server` ended, or a reserved one was not made.
     #[inline]
     pub fn closed(&mut self, server: u16) {
         self.counters.server_closed(server);
