@@ -169,7 +169,7 @@ impl<P: Port> Worker<P> {
                 None => {
                     let len = buf.data().len();
                     let p = &self.prepared[i];
-                    match self.core.finish_or_plan(snap, buf.room(), len, p, now_ms, &mut self.plans[i]) {
+                    match self.core.finish(snap, buf.room(), len, p, now_ms, &mut self.plans[i]) {
                         Some(a) => a,
                         None => {
                             self.deferred_at[self.deferred.len()] = i as u8;

@@ -151,7 +151,11 @@ impl Core {
             Some(a) => a,
             None => {
                 self.resolve(&mut p);
-                self.finish(snap, frame, len, &p, now_ms)
+                let mut plan = Pending::default();
+                match self.finish(snap, frame, len, &p, now_ms, &mut plan) {
+                    Some(a) => a,
+                    None => new_flow::commit(self, snap, frame, len.min(frame.len()), &p, &plan, now_ms),
+                }
             }
         };
         self.count(action);
@@ -290,29 +294,11 @@ impl Core {
         }
     }
 
-    /// Third stage: translates the packet along its flow, or decides about a
-    /// new connection and opens its flow. Flows may have come and gone since
-    /// `resolve` ran.
+    /// Third stage: translates the packet along its flow; or decides where a
+    /// new connection goes, into `plan` (`None` returned), its flow to be
+    /// opened by `commit`. Flows may have come and gone since `resolve` ran.
     #[inline(always)]
     pub fn finish(
-        &mut self,
-        snap: &Snapshot,
-        frame: &mut [u8],
-        len: usize,
-        p: &Prepared,
-        now_ms: u64,
-    ) -> Action {
-        let mut pending = Pending::default();
-        match self.finish_or_plan(snap, frame, len, p, now_ms, &mut pending) {
-            Some(action) => action,
-            None => new_flow::commit(self, snap, frame, len.min(frame.len()), p, p.hash, &pending, now_ms),
-        }
-    }
-
-    /// `finish`, except that a new connection's flow is only planned, into
-    /// `plan` (`None` returned), to be opened by `commit`.
-    #[inline(always)]
-    pub fn finish_or_plan(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
@@ -339,9 +325,7 @@ impl Core {
         let dst = l4.key.tuple.dst;
         Some(match snap.addr_kind(dst) {
             Some(AddrKind::Vip) => match snap.service_for(dst, l4.key.tuple.dport, l4.key.proto) {
-                Some(svc) if p.ttl > 1 => {
-                    return new_flow::plan(self, snap, frame, len, l4, p.hash, svc, plan)
-                }
+                Some(svc) if p.ttl > 1 => return new_flow::plan(self, snap, frame, len, l4, svc, plan),
                 Some(_) => Action::Drop(DropReason::TtlExpired),
                 None => Action::Drop(DropReason::VipNoService),
             },
@@ -354,7 +338,7 @@ impl Core {
         })
     }
 
-    /// Opens the flow `finish_or_plan` planned for this packet and translates
+    /// Opens the flow `finish` planned for this packet and translates
     /// the packet; unless an earlier packet opened it meanwhile (a second
     /// datagram, a retransmitted SYN in the same burst), in which case the
     /// plan is dropped and the packet follows that flow.
@@ -373,7 +357,7 @@ impl Core {
             new_flow::abandon(self, plan);
             return self.established(snap, frame, len, p, hit.idx, hit.dir, now_ms);
         }
-        new_flow::commit(self, snap, frame, len, p, p.hash, plan, now_ms)
+        new_flow::commit(self, snap, frame, len, p, plan, now_ms)
     }
 
     /// A packet of a known flow: follow the flow's path.

@@ -54,7 +54,6 @@ pub(super) fn plan(
     frame: &mut [u8],
     len: usize,
     l4: &Prepared,
-    hash: u64,
     svc_idx: u16,
     out: &mut Pending,
 ) -> Option<Action> {
@@ -79,7 +78,7 @@ pub(super) fn plan(
         return Some(Action::Drop(DropReason::FlowTableFull));
     }
     let t = l4.key.tuple;
-    let plan = if let Some(pick) = core.select.pick(snap, svc.group, t.src, hash) {
+    let plan = if let Some(pick) = core.select.pick(snap, svc.group, t.src, l4.hash) {
         let rs = &snap.real_servers[usize::from(pick.server)];
         if pick.backup {
             core.counters.inc(Event::BackupUsed);
@@ -154,7 +153,7 @@ pub(super) fn plan(
 
 /// Puts a planned flow in the table and translates its first packet; if the
 /// table refuses it, gives back what the plan took. The caller has checked
-/// that the forward key (hashed to `hash`) is not in the table.
+/// that the forward key is not in the table.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn commit(
     core: &mut Core,
@@ -162,11 +161,10 @@ pub(super) fn commit(
     frame: &mut [u8],
     len: usize,
     l4: &Prepared,
-    hash: u64,
     p: &Pending,
     now_ms: u64,
 ) -> Action {
-    let idx = match core.flows.insert_hashed(p.flow, hash, p.reply_hash, now_ms, p.timeout_ms) {
+    let idx = match core.flows.insert_hashed(p.flow, l4.hash, p.reply_hash, now_ms, p.timeout_ms) {
         Ok(idx) => idx,
         Err(e) => {
             give_back(core, &p.flow);
