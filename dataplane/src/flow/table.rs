@@ -443,13 +443,15 @@ impl FlowTable {
     /// next call). `on_expire` sees each flow just before it is freed, to give
     /// back what it held. Returns how many flows expired.
     pub fn expire(&mut self, now_ms: u64, budget: usize, mut on_expire: impl FnMut(&Flow)) -> usize {
-        // Expired flows are taken a few at a time: the four index buckets of
-        // each (two keys, two choices) are prefetched as it is found and
-        // cleared once the batch is full, so those DRAM misses overlap
-        // instead of stalling one after the other. With a large table under
-        // a high connection rate this is most of the cost of ageing.
-        const BATCH: usize = 8;
-        let mut batch = [(0u32, 0u64, 0u64); BATCH];
+        // The four index buckets of an expired flow (two keys, two choices)
+        // are prefetched as it is found, and its keys cleared AHEAD expired
+        // flows later, so those DRAM misses overlap instead of stalling one
+        // after the other. A sliding window, not batches: emptied a batch at
+        // a time, the last flows of each waited on buckets just asked for.
+        // With a large table under a high connection rate this is most of
+        // the cost of ageing.
+        const AHEAD: usize = 8;
+        let mut window = [(0u32, 0u64, 0u64); AHEAD];
         let mut n = 0;
         let mut visited = 0;
         let mut expired = 0;
@@ -468,12 +470,12 @@ impl FlowTable {
                     let (hf, hr) = self.key_hashes(idx);
                     self.prefetch_both(hf);
                     self.prefetch_both(hr);
-                    batch[n] = (idx, hf, hr);
-                    n += 1;
-                    if n == BATCH {
-                        expired += self.drop_batch(&batch[..n], &mut on_expire);
-                        n = 0;
+                    let oldest = std::mem::replace(&mut window[n % AHEAD], (idx, hf, hr));
+                    if n >= AHEAD {
+                        self.drop_expired(oldest, &mut on_expire);
+                        expired += 1;
                     }
+                    n += 1;
                 } else {
                     let slot = self.wheel.clamp(slot_of(now_ms + left as u64));
                     self.wheel.link(&mut self.flows, idx, slot);
@@ -487,15 +489,17 @@ impl FlowTable {
             }
             self.wheel.advance();
         }
-        expired + self.drop_batch(&batch[..n], &mut on_expire)
+        // The window's last flows, oldest first.
+        for k in n.saturating_sub(AHEAD)..n {
+            self.drop_expired(window[k % AHEAD], &mut on_expire);
+            expired += 1;
+        }
+        expired
     }
 
-    fn drop_batch(&mut self, batch: &[(u32, u64, u64)], on_expire: &mut impl FnMut(&Flow)) -> usize {
-        for &(idx, hf, hr) in batch {
-            on_expire(&self.flows[idx as usize]);
-            self.drop_hashed(idx, hf, hr);
-        }
-        batch.len()
+    fn drop_expired(&mut self, (idx, hf, hr): (u32, u64, u64), on_expire: &mut impl FnMut(&Flow)) {
+        on_expire(&self.flows[idx as usize]);
+        self.drop_hashed(idx, hf, hr);
     }
 
     /// Visits every live flow (for the admin API and tests; not for the packet path).
