@@ -46,11 +46,14 @@ struct Out<B> {
     handoff: Vec<Burst<B>>,
 }
 
-impl<B> Out<B> {
+impl<B: PacketBuf> Out<B> {
     #[inline(always)]
-    fn route(&mut self, action: Action, buf: B) {
+    fn route(&mut self, action: Action, mut buf: B) {
         match action {
-            Action::Tx(_) => self.tx.push(buf),
+            Action::Tx(n) => {
+                buf.set_len(usize::from(n));
+                self.tx.push(buf);
+            }
             Action::Kernel => self.kernel.push(buf),
             Action::Dns => self.dns.push(buf),
             Action::Drop(_) => self.dropped.push(buf),
@@ -180,7 +183,6 @@ impl<P: Port> Worker<P> {
                 }
             };
             self.core.count(action);
-            set_tx_len(&mut buf, action);
             self.out.route(action, buf);
         }
         // Fourth pass: open the new connections' flows, whose reply keys'
@@ -190,7 +192,6 @@ impl<P: Port> Worker<P> {
             let len = buf.data().len();
             let action = self.core.commit(snap, buf.room(), len, &self.prepared[i], &self.plans[i], now_ms);
             self.core.count(action);
-            set_tx_len(&mut buf, action);
             self.out.route(action, buf);
         }
         self.flush();
@@ -241,13 +242,5 @@ impl<P: Port> Worker<P> {
                 c.count_drops(DropReason::HandoffFull, lost as u64);
             }
         }
-    }
-}
-
-/// A packet to send has the length its action gives.
-#[inline(always)]
-fn set_tx_len<B: PacketBuf>(buf: &mut B, action: Action) {
-    if let Action::Tx(n) = action {
-        buf.set_len(usize::from(n));
     }
 }

@@ -154,7 +154,7 @@ impl Core {
                 let mut plan = Pending::default();
                 match self.finish(snap, frame, len, &p, now_ms, &mut plan) {
                     Some(a) => a,
-                    None => new_flow::commit(self, snap, frame, len.min(frame.len()), &p, &plan, now_ms),
+                    None => self.commit(snap, frame, len, &p, &plan, now_ms),
                 }
             }
         };
