@@ -4,6 +4,8 @@
 # frames of N established UDP flows, transmit dropped by the driver.
 #   perf/dpdk-bench.sh [FLOWS] [SECONDS]       defaults: 1000000 flows, 12 s each
 # Needs root and hugepages (scripts/hugepages.sh 1024: the capture is held in mbufs).
+#   GSLBD_BIN runs that gslbd binary instead of target/release/gslbd (A/B runs);
+#   SKIP_TESTPMD=1 leaves testpmd out (the ratio is then not printed).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -23,10 +25,11 @@ mbufs=$((flows + 65536))
 # three (start-up, and the first pass that opens the flows).
 steady() { tail -n +4 | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", v[int((NR + 1) / 2)]; else print "0" }'; }
 
-timeout -s INT "$secs" dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gslbd-bench-testpmd \
+testpmd_mpps=0
+[ -n "${SKIP_TESTPMD:-}" ] || timeout -s INT "$secs" dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gslbd-bench-testpmd \
     --vdev "$vdev" -- --forward-mode=macswap --port-topology=loop --stats-period 1 \
     --total-num-mbufs="$mbufs" --mbuf-size=384 >"$work/testpmd.log" 2>&1 || true
-testpmd_mpps="$(grep -o 'Rx-pps: *[0-9]*' "$work/testpmd.log" | awk '{ printf "%.2f\n", $2 / 1e6 }' | steady)"
+[ -n "${SKIP_TESTPMD:-}" ] || testpmd_mpps="$(grep -o 'Rx-pps: *[0-9]*' "$work/testpmd.log" | awk '{ printf "%.2f\n", $2 / 1e6 }' | steady)"
 
 cat >"$work/gslbd.toml" <<TOML
 [eal]
@@ -62,7 +65,7 @@ port = 8080
 protocol = "udp"
 group = "g"
 TOML
-timeout -s INT "$secs" target/release/gslbd run --config "$work/gslbd.toml" --stats-interval 1 >"$work/gslbd.log" 2>&1 || true
+timeout -s INT "$secs" "${GSLBD_BIN:-target/release/gslbd}" run --config "$work/gslbd.toml" --stats-interval 1 >"$work/gslbd.log" 2>&1 || true
 gslbd_mpps="$(grep -o 'stats: rx [0-9.]*' "$work/gslbd.log" | awk '{ print $3 }' | steady)"
 drops="$(grep -o 'data-path drops [0-9]*' "$work/gslbd.log" | tail -n 1 | awk '{ print $3 }')"
 

@@ -7,12 +7,14 @@
 
 use std::net::SocketAddrV4;
 
+use dataplane::counters::DropReason;
+use dataplane::flow::State;
 use dataplane::lab::frames::{tcp, udp, Summary};
 use dataplane::lab::seed::{self, CLIENT, CLIENT_MAC, DNS, POP3, SITE1, SITE2};
 use dataplane::pipeline::{Core, CoreConfig};
 use dataplane::port::MemoryPort;
 use dataplane::snapshot::{Health, Method, Publisher};
-use dataplane::wire::tcp::flags::SYN;
+use dataplane::wire::tcp::flags::{ACK, RST, SYN};
 use dataplane::worker::Worker;
 
 fn worker(servers_up: bool) -> Worker<MemoryPort> {
@@ -114,4 +116,45 @@ fn a_burst_of_new_connections_respects_the_servers_limits() {
     assert_ne!(local[0], local[1], "one connection on each server");
     assert_eq!(out.iter().filter(|s| s.dst == SITE2.vip_port(POP3)).count(), 2);
     assert_eq!((w.core.select.conns(0), w.core.select.conns(1)), (1, 1));
+}
+
+#[test]
+fn a_segment_after_its_syn_in_the_same_burst_follows_the_new_flow() {
+    // A client that opens and at once resets (a scanner, an aborted
+    // connect), and one that sends its first data segment right behind its
+    // SYN: both SYNs' flows are opened in the burst's last pass, and the
+    // segments behind them must wait for that rather than be refused.
+    let mut w = worker(true);
+    let (reset, eager) = (SocketAddrV4::new(CLIENT, 8000), SocketAddrV4::new(CLIENT, 8001));
+    let pop3 = SITE1.vip_port(POP3);
+    let frames = [
+        tcp(CLIENT_MAC, SITE1.mac, reset, pop3, SYN, 1, 0, b""),
+        tcp(CLIENT_MAC, SITE1.mac, eager, pop3, SYN, 1, 0, b""),
+        tcp(CLIENT_MAC, SITE1.mac, reset, pop3, RST, 2, 0, b""),
+        tcp(CLIENT_MAC, SITE1.mac, eager, pop3, ACK, 2, 1, b"USER a"),
+        // No SYN for this one anywhere: still refused.
+        tcp(CLIENT_MAC, SITE1.mac, SocketAddrV4::new(CLIENT, 8002), pop3, ACK, 2, 1, b""),
+    ];
+    for f in &frames {
+        assert!(w.port.inject(f));
+    }
+    let out = sent(&mut w);
+    assert_eq!(out.len(), 4, "{:?}", w.core.counters.nonzero());
+    assert_eq!(w.core.counters.dropped(DropReason::TcpNoFlow), 1);
+    for client in [reset, eager] {
+        let of: Vec<_> = out.iter().filter(|s| s.src == client).collect();
+        assert_eq!(of.len(), 2, "SYN and the segment behind it: {out:?}");
+        assert_eq!(of[0].dst, of[1].dst, "to the server the SYN went to");
+        assert_ne!(of[0].dst, pop3, "translated");
+    }
+    assert!(out.iter().all(|s| s.checksums_ok));
+    // The reset closed its flow at once; the other waits for the server's
+    // SYN-ACK.
+    let states: Vec<_> = {
+        let mut v = Vec::new();
+        w.core.flows.for_each(|_, f| v.push((f.orig.sport, f.state())));
+        v.sort_by_key(|&(port, _)| port);
+        v
+    };
+    assert_eq!(states, [(8000, State::Closed), (8001, State::SynSent)]);
 }

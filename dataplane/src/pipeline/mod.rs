@@ -340,8 +340,9 @@ impl Core {
 
     /// Opens the flow `finish` planned for this packet and translates
     /// the packet; unless an earlier packet opened it meanwhile (a second
-    /// datagram, a retransmitted SYN in the same burst), in which case the
-    /// plan is dropped and the packet follows that flow.
+    /// datagram, a retransmitted SYN, the SYN before a segment that cannot
+    /// open a flow, in the same burst), in which case the plan is dropped
+    /// and the packet follows that flow.
     #[inline]
     pub fn commit(
         &mut self,
@@ -356,6 +357,9 @@ impl Core {
         if let Some(hit) = self.flows.lookup(&p.key, p.hash) {
             new_flow::abandon(self, plan);
             return self.established(snap, frame, len, p, hit.idx, hit.dir, now_ms);
+        }
+        if let Some(action) = plan.otherwise {
+            return action;
         }
         new_flow::commit(self, snap, frame, len, p, plan, now_ms)
     }

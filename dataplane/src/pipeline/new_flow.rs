@@ -36,11 +36,21 @@ pub struct Pending {
     reply_hash: u64,
     next_hop: MacAddr,
     timeout_ms: u32,
+    /// Set when no flow was planned: the packet, a TCP segment that cannot
+    /// open one, follows the flow an earlier packet of its burst opens (its
+    /// SYN) or, if none does, meets this fate.
+    pub(super) otherwise: Option<Action>,
 }
 
 impl Default for Pending {
     fn default() -> Self {
-        Pending { flow: bytemuck::Zeroable::zeroed(), reply_hash: 0, next_hop: MacAddr::ZERO, timeout_ms: 0 }
+        Pending {
+            flow: bytemuck::Zeroable::zeroed(),
+            reply_hash: 0,
+            next_hop: MacAddr::ZERO,
+            timeout_ms: 0,
+            otherwise: None,
+        }
     }
 }
 
@@ -62,15 +72,16 @@ pub(super) fn plan(
     };
     let tcp = l4.key.proto == protocol::TCP;
     // Only a SYN opens a TCP flow: anything else to a VIP without a flow is
-    // stale (the flow aged out) or forged.
+    // stale (the flow aged out) or forged; or its SYN came earlier in the
+    // same burst, and its flow is not open yet. So it waits for the burst's
+    // flows to be opened, and only then is it refused.
     if tcp && l4.tcp_flags & (flags::SYN | flags::ACK | flags::RST) != flags::SYN {
         // A redirecting service keeps no flow for the connections its kernel
         // answers, so their later segments arrive here: they go where their
         // SYN went. (A local flow's segments always find their entry.)
-        if svc.redirect {
-            return Some(Action::Kernel);
-        }
-        return Some(Action::Drop(DropReason::TcpNoFlow));
+        let otherwise = if svc.redirect { Action::Kernel } else { Action::Drop(DropReason::TcpNoFlow) };
+        *out = Pending { otherwise: Some(otherwise), ..Pending::default() };
+        return None;
     }
     // Checked before choosing, so a full table never takes a PIP port or a
     // connection slot it would have to give back.
@@ -147,7 +158,8 @@ pub(super) fn plan(
     }
     let reply_hash = core.flows.hash(&flow.reverse_key());
     core.flows.prefetch_both(reply_hash);
-    *out = Pending { flow, reply_hash, next_hop: plan.next_hop, timeout_ms: state.timeout(&snap.timeouts) };
+    let timeout_ms = state.timeout(&snap.timeouts);
+    *out = Pending { flow, reply_hash, next_hop: plan.next_hop, timeout_ms, otherwise: None };
     None
 }
 
@@ -190,7 +202,9 @@ pub(super) fn commit(
 /// Drops a plan whose packet found its flow made meanwhile (by an earlier
 /// packet of the burst): gives back what it took.
 pub(super) fn abandon(core: &mut Core, p: &Pending) {
-    give_back(core, &p.flow);
+    if p.otherwise.is_none() {
+        give_back(core, &p.flow);
+    }
 }
 
 /// Gives back what a plan took and its flow will not use: the server's
