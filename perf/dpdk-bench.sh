@@ -5,7 +5,10 @@
 #   perf/dpdk-bench.sh [FLOWS] [SECONDS]       defaults: 1000000 flows, 12 s each
 # Needs root and hugepages (scripts/hugepages.sh 1024: the capture is held in mbufs).
 #   GSLBD_BIN runs that gslbd binary instead of target/release/gslbd (A/B runs);
-#   SKIP_TESTPMD=1 leaves testpmd out (the ratio is then not printed).
+#   SKIP_TESTPMD=1 leaves testpmd out (the ratio is then not printed);
+#   ROUNDS=N runs the pair N times, alternating, and prints each round's
+#   ratio and their median (this VM's speed moves from minute to minute, so
+#   a ratio counts only between runs next to each other).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,11 +28,13 @@ mbufs=$((flows + 65536))
 # three (start-up, and the first pass that opens the flows).
 steady() { tail -n +4 | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", v[int((NR + 1) / 2)]; else print "0" }'; }
 
-testpmd_mpps=0
-[ -n "${SKIP_TESTPMD:-}" ] || timeout -s INT "$secs" dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gslbd-bench-testpmd \
-    --vdev "$vdev" -- --forward-mode=macswap --port-topology=loop --stats-period 1 \
-    --total-num-mbufs="$mbufs" --mbuf-size=384 >"$work/testpmd.log" 2>&1 || true
-[ -n "${SKIP_TESTPMD:-}" ] || testpmd_mpps="$(grep -o 'Rx-pps: *[0-9]*' "$work/testpmd.log" | awk '{ printf "%.2f\n", $2 / 1e6 }' | steady)"
+run_testpmd() {
+    [ -n "${SKIP_TESTPMD:-}" ] && { echo 0; return; }
+    timeout -s INT "$secs" dpdk-testpmd -l 0-1 --no-pci --in-memory --file-prefix gslbd-bench-testpmd \
+        --vdev "$vdev" -- --forward-mode=macswap --port-topology=loop --stats-period 1 \
+        --total-num-mbufs="$mbufs" --mbuf-size=384 >"$work/testpmd.log" 2>&1 || true
+    grep -o 'Rx-pps: *[0-9]*' "$work/testpmd.log" | awk '{ printf "%.2f\n", $2 / 1e6 }' | steady
+}
 
 cat >"$work/gslbd.toml" <<TOML
 [eal]
@@ -65,12 +70,27 @@ port = 8080
 protocol = "udp"
 group = "g"
 TOML
-timeout -s INT "$secs" "${GSLBD_BIN:-target/release/gslbd}" run --config "$work/gslbd.toml" --stats-interval 1 >"$work/gslbd.log" 2>&1 || true
-gslbd_mpps="$(grep -o 'stats: rx [0-9.]*' "$work/gslbd.log" | awk '{ print $3 }' | steady)"
-drops="$(grep -o 'data-path drops [0-9]*' "$work/gslbd.log" | tail -n 1 | awk '{ print $3 }')"
+run_gslbd() {
+    timeout -s INT "$secs" "${GSLBD_BIN:-target/release/gslbd}" run --config "$work/gslbd.toml" \
+        --stats-interval 1 >"$work/gslbd.log" 2>&1 || true
+    grep -o 'stats: rx [0-9.]*' "$work/gslbd.log" | awk '{ print $3 }' | steady
+}
 
+rounds="${ROUNDS:-1}"
+ratios=()
 printf '%-44s %10s\n' "net_pcap, 64-byte frames, $flows UDP flows" "Mpps"
-printf '%-44s %10s\n' "dpdk-testpmd --forward-mode=macswap" "$testpmd_mpps"
-printf '%-44s %10s\n' "gslbd, 1 data core (established flows)" "$gslbd_mpps"
-awk -v a="$gslbd_mpps" -v b="$testpmd_mpps" 'BEGIN { if (b > 0) printf "%-44s %10.2f\n", "ratio", a / b }'
-echo "data-path drops: ${drops:-?} (logs in $work)"
+for round in $(seq 1 "$rounds"); do
+    [ "$rounds" -gt 1 ] && echo "round $round of $rounds"
+    testpmd_mpps="$(run_testpmd)"
+    gslbd_mpps="$(run_gslbd)"
+    drops="$(grep -o 'data-path drops [0-9]*' "$work/gslbd.log" | tail -n 1 | awk '{ print $3 }')"
+    printf '%-44s %10s\n' "dpdk-testpmd --forward-mode=macswap" "$testpmd_mpps"
+    printf '%-44s %10s\n' "gslbd, 1 data core (established flows)" "$gslbd_mpps"
+    ratio="$(awk -v a="$gslbd_mpps" -v b="$testpmd_mpps" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+    [ -n "$ratio" ] && { printf '%-44s %10s\n' "ratio" "$ratio"; ratios+=("$ratio"); }
+    echo "data-path drops: ${drops:-?} (logs in $work)"
+done
+if [ "${#ratios[@]}" -gt 1 ]; then
+    median="$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
+    printf '%-44s %10s\n' "median ratio of ${#ratios[@]} rounds" "$median"
+fi
