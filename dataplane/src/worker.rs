@@ -143,7 +143,7 @@ impl<P: Port> Worker<P> {
     /// packet and start fetching its index bucket; look every flow up and
     /// start fetching its entry; then translate each, or, for a new
     /// connection, choose where it goes and start fetching its reply key's
-    /// buckets; last, open the new connections' flows. With `steer`, a
+    /// bucket; last, open the new connections' flows. With `steer`, a
     /// packet whose flow another core owns is handed to it after parsing.
     /// Packets of new connections leave after the burst's others; those of
     /// one connection keep their order.

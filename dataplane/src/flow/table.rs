@@ -4,10 +4,14 @@
 //! Each flow has two keys in the index, one per direction, so a reply finds
 //! the same entry as the client's packets. An index slot is one `u64`: a 32-bit
 //! signature of the key's hash and the entry index with the direction in its
-//! low bit. A bucket is eight slots, one cache line: a lookup reads one bucket
-//! (rarely two) and one entry. A key's second bucket is derived from its first
-//! and its signature (as in DPDK's `rte_hash`), so entries can be moved between
-//! their two buckets without recomputing the key's hash.
+//! low bit. A bucket is one cache line: seven slots and a count of the keys
+//! whose first bucket it is that live in their second (`ALT`). A lookup reads
+//! one bucket and one entry; the second bucket only when that count is not
+//! zero, so a new key's lookup, an insert and a removal usually read one
+//! bucket a key, not two (each is a DRAM line at a million flows, and a new
+//! connection touches a dozen of them). A key's second bucket is derived from
+//! its first and its signature (as in DPDK's `rte_hash`), so entries can be
+//! moved between their two buckets without recomputing the key's hash.
 //!
 //! All memory is allocated zeroed at start, so pages are touched only as flows
 //! arrive and an 8M-entry table costs nothing until used; after that nothing on
@@ -20,14 +24,26 @@ use super::wheel::{slot_of, Wheel, NIL};
 use crate::hash::mum;
 use crate::mem::ZeroedArray;
 
-const WAYS: usize = 8;
+/// Key slots in a bucket; the line's last word is `Bucket::overflow`.
+const WAYS: usize = 7;
+const OVERFLOW: usize = WAYS;
 const EMPTY: u64 = 0;
+/// Set in a slot word whose key lives in its second bucket. (An entry index
+/// is below 2^30, so with the direction it fills 31 bits of the low half.)
+const ALT: u64 = 1 << 31;
 
 #[repr(C, align(64))]
 #[derive(Copy, Clone, bytemuck::Zeroable)]
-struct Bucket([u64; WAYS]);
+struct Bucket([u64; WAYS + 1]);
 
 impl Bucket {
+    /// How many keys whose first bucket this is live in their second: while
+    /// none does, a key not found here is in neither.
+    #[inline(always)]
+    fn overflow(&self) -> u64 {
+        self.0[OVERFLOW]
+    }
+
     /// Bit 2k+1 is set for each slot k whose signature (the word's high
     /// half) is `sig`; an empty slot, all zeroes, matches a zero signature.
     /// Four SSE2 compares of the whole line instead of eight scalar ones:
@@ -46,14 +62,15 @@ impl Bucket {
                 |i: usize| _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_load_si128(p.add(i)), s)));
             m(0) | m(1) << 4 | m(2) << 8 | m(3) << 12
         };
-        // Lane 2k+1 is slot k's high half (little endian).
-        lanes as u32 & 0xAAAA
+        // Lane 2k+1 is slot k's high half (little endian); lane 15 is the
+        // overflow count's, never a slot.
+        lanes as u32 & 0x2AAA
     }
 
     #[cfg(not(target_arch = "x86_64"))]
     #[inline(always)]
     fn sig_bits(&self, sig: u32) -> u32 {
-        self.0
+        self.0[..WAYS]
             .iter()
             .enumerate()
             .filter(|(_, &w)| (w >> 32) as u32 == sig)
@@ -131,7 +148,7 @@ fn slot_word(sig: u32, idx: u32, dir: Dir) -> u64 {
 
 #[inline]
 fn slot_entry(word: u64) -> (u32, Dir) {
-    let low = word as u32;
+    let low = (word & !ALT) as u32;
     (low >> 1, if low & 1 == 0 { Dir::Forward } else { Dir::Reverse })
 }
 
@@ -226,7 +243,14 @@ impl FlowTable {
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<Hit> {
         let sig = (hash >> 32) as u32;
         let b1 = self.primary(hash);
-        self.find_in(b1, sig, key).or_else(|| self.find_in(self.alternate(b1, sig), sig, key))
+        self.find_in(b1, sig, key)
+            .or_else(|| self.spilled(b1).then(|| self.find_in(self.alternate(b1, sig), sig, key))?)
+    }
+
+    /// Whether any key whose first bucket is `b` lives in its second.
+    #[inline(always)]
+    fn spilled(&self, b: usize) -> bool {
+        self.buckets[b].overflow() != 0
     }
 
     /// The first entry whose signature matches `hash`, without reading the
@@ -236,7 +260,9 @@ impl FlowTable {
     pub fn candidate(&self, hash: u64) -> Option<Hit> {
         let sig = (hash >> 32) as u32;
         let b1 = self.primary(hash);
-        let found = self.sig_in(b1, sig).or_else(|| self.sig_in(self.alternate(b1, sig), sig));
+        let found = self
+            .sig_in(b1, sig)
+            .or_else(|| self.spilled(b1).then(|| self.sig_in(self.alternate(b1, sig), sig))?);
         if let Some((idx, _)) = found {
             self.prefetch_flow(idx);
         }
@@ -269,18 +295,31 @@ impl FlowTable {
     }
 
     fn free_slot(&self, bucket: usize) -> Option<usize> {
-        self.buckets[bucket].0.iter().position(|&w| w == EMPTY)
+        self.buckets[bucket].0[..WAYS].iter().position(|&w| w == EMPTY)
     }
 
-    /// Places a key word in one of its two buckets, moving one resident of a
-    /// full bucket to that resident's other bucket if needed.
+    /// Puts a key word in slot `s` of bucket `b`, one of its two buckets
+    /// (`b1` is its first), keeping `b1`'s overflow count.
+    #[inline]
+    fn put(&mut self, b: usize, s: usize, b1: usize, word: u64) {
+        if b == b1 {
+            self.buckets[b].0[s] = word;
+        } else {
+            self.buckets[b].0[s] = word | ALT;
+            self.buckets[b1].0[OVERFLOW] += 1;
+        }
+    }
+
+    /// Places a key word in one of its two buckets, the first if it has
+    /// room, moving one resident of a full bucket to that resident's other
+    /// bucket if needed.
     fn place(&mut self, hash: u64, word: u64) -> bool {
         let sig = (hash >> 32) as u32;
         let b1 = self.primary(hash);
         let b2 = self.alternate(b1, sig);
         for b in [b1, b2] {
             if let Some(s) = self.free_slot(b) {
-                self.buckets[b].0[s] = word;
+                self.put(b, s, b1, word);
                 return true;
             }
         }
@@ -289,8 +328,15 @@ impl FlowTable {
                 let victim = self.buckets[b].0[s];
                 let other = self.alternate(b, (victim >> 32) as u32);
                 if let Some(free) = self.free_slot(other) {
-                    self.buckets[other].0[free] = victim;
-                    self.buckets[b].0[s] = word;
+                    if victim & ALT != 0 {
+                        // Back to its first bucket.
+                        self.buckets[other].0[free] = victim & !ALT;
+                        self.buckets[other].0[OVERFLOW] -= 1;
+                    } else {
+                        self.buckets[other].0[free] = victim | ALT;
+                        self.buckets[b].0[OVERFLOW] += 1;
+                    }
+                    self.put(b, s, b1, word);
                     return true;
                 }
             }
@@ -299,13 +345,16 @@ impl FlowTable {
     }
 
     fn unplace(&mut self, hash: u64, word: u64) {
-        let sig = (hash >> 32) as u32;
         let b1 = self.primary(hash);
-        for b in [b1, self.alternate(b1, sig)] {
-            if let Some(s) = self.buckets[b].0.iter().position(|&w| w == word) {
-                self.buckets[b].0[s] = EMPTY;
-                return;
-            }
+        if let Some(s) = self.buckets[b1].0[..WAYS].iter().position(|&w| w == word) {
+            self.buckets[b1].0[s] = EMPTY;
+            return;
+        }
+        let b2 = self.alternate(b1, (hash >> 32) as u32);
+        if let Some(s) = self.buckets[b2].0[..WAYS].iter().position(|&w| w == word | ALT) {
+            self.buckets[b2].0[s] = EMPTY;
+            self.buckets[b1].0[OVERFLOW] -= 1;
+            return;
         }
         debug_assert!(false, "flow key missing from its buckets");
     }
@@ -342,7 +391,7 @@ impl FlowTable {
 
     /// `insert` for a caller that has hashed both keys already: the pipeline
     /// hashed the forward one to look it up, and the reply one to start
-    /// fetching its buckets (`prefetch_both`) a while before inserting.
+    /// fetching its bucket (`prefetch_bucket`) a while before inserting.
     pub fn insert_hashed(
         &mut self,
         flow: Flow,
@@ -422,15 +471,6 @@ impl FlowTable {
         (self.hash(&f.forward_key()), self.hash(&f.reverse_key()))
     }
 
-    /// Starts loading both candidate buckets of a key: for a key that is
-    /// probably absent (a SYN's), whose lookup reads both.
-    #[inline]
-    pub fn prefetch_both(&self, hash: u64) {
-        let b1 = self.primary(hash);
-        crate::prefetch::read(&self.buckets[b1]);
-        crate::prefetch::read(&self.buckets[self.alternate(b1, (hash >> 32) as u32)]);
-    }
-
     fn drop_hashed(&mut self, idx: u32, hf: u64, hr: u64) {
         self.unplace(hf, slot_word((hf >> 32) as u32, idx, Dir::Forward));
         self.unplace(hr, slot_word((hr >> 32) as u32, idx, Dir::Reverse));
@@ -443,13 +483,13 @@ impl FlowTable {
     /// next call). `on_expire` sees each flow just before it is freed, to give
     /// back what it held. Returns how many flows expired.
     pub fn expire(&mut self, now_ms: u64, budget: usize, mut on_expire: impl FnMut(&Flow)) -> usize {
-        // The four index buckets of an expired flow (two keys, two choices)
-        // are prefetched as it is found, and its keys cleared AHEAD expired
-        // flows later, so those DRAM misses overlap instead of stalling one
-        // after the other. A sliding window, not batches: emptied a batch at
-        // a time, the last flows of each waited on buckets just asked for.
-        // With a large table under a high connection rate this is most of
-        // the cost of ageing.
+        // The index buckets of an expired flow's two keys (their first ones:
+        // nearly every key lives there) are prefetched as it is found, and
+        // its keys cleared AHEAD expired flows later, so those DRAM misses
+        // overlap instead of stalling one after the other. A sliding window,
+        // not batches: emptied a batch at a time, the last flows of each
+        // waited on buckets just asked for. With a large table under a high
+        // connection rate this is most of the cost of ageing.
         const AHEAD: usize = 8;
         let mut window = [(0u32, 0u64, 0u64); AHEAD];
         let mut n = 0;
@@ -468,8 +508,8 @@ impl FlowTable {
                 }
                 if left <= 0 {
                     let (hf, hr) = self.key_hashes(idx);
-                    self.prefetch_both(hf);
-                    self.prefetch_both(hr);
+                    self.prefetch_bucket(hf);
+                    self.prefetch_bucket(hr);
                     let oldest = std::mem::replace(&mut window[n % AHEAD], (idx, hf, hr));
                     if n >= AHEAD {
                         self.drop_expired(oldest, &mut on_expire);
@@ -505,7 +545,7 @@ impl FlowTable {
     /// Visits every live flow (for the admin API and tests; not for the packet path).
     pub fn for_each(&self, mut f: impl FnMut(u32, &Flow)) {
         for b in self.buckets.iter() {
-            for &w in &b.0 {
+            for &w in &b.0[..WAYS] {
                 let (idx, dir) = slot_entry(w);
                 if w != EMPTY && dir == Dir::Forward {
                     f(idx, &self.flows[idx as usize]);
@@ -534,18 +574,112 @@ mod tests {
             // Few distinct signatures, so matches, repeats and misses are all common;
             // the low half sometimes equals the signature too, which must not match.
             let sig = (next() % 4) as u32; // zero too: it matches empty slots' bits
-            let mut b = Bucket([EMPTY; WAYS]);
+                                           // The overflow word is filled alike: whatever it holds, it is never a slot.
+            let mut b = Bucket([EMPTY; WAYS + 1]);
             for w in b.0.iter_mut() {
                 let r = next();
                 if r % 4 != 0 {
                     *w = u64::from(1 + (r >> 8) as u32 % 3) << 32 | u64::from((r >> 40) as u32 % 4);
                 }
             }
-            let scan = b.0.iter().position(|&w| w != EMPTY && (w >> 32) as u32 == sig);
+            let scan = b.0[..WAYS].iter().position(|&w| w != EMPTY && (w >> 32) as u32 == sig);
             assert_eq!(b.first_sig(sig), scan, "{sig:#x} in {:x?}", b.0);
             let all: Vec<usize> = (0..WAYS).filter(|&k| (b.0[k] >> 32) as u32 == sig).collect();
             assert_eq!(SigSlots(b.sig_bits(sig)).collect::<Vec<_>>(), all, "{sig:#x} in {:x?}", b.0);
         }
+    }
+
+    impl FlowTable {
+        /// Checks where every key lives against its hash and each bucket's
+        /// overflow count against a recount; returns how many keys live in
+        /// their second bucket.
+        fn audit(&self) -> usize {
+            let mut spilled = vec![0u64; self.buckets.len()];
+            let mut keys = 0;
+            for (b, bucket) in self.buckets.iter().enumerate() {
+                for &w in &bucket.0[..WAYS] {
+                    if w == EMPTY {
+                        continue;
+                    }
+                    let (idx, dir) = slot_entry(w);
+                    let f = &self.flows[idx as usize];
+                    let key = if dir == Dir::Forward { f.forward_key() } else { f.reverse_key() };
+                    let hash = self.hash(&key);
+                    let b1 = self.primary(hash);
+                    assert_eq!(w >> 32, hash >> 32, "signature of {key:?}");
+                    if w & ALT == 0 {
+                        assert_eq!(b, b1, "{key:?} marked in its first bucket");
+                    } else {
+                        assert_eq!(
+                            b,
+                            self.alternate(b1, (hash >> 32) as u32),
+                            "{key:?} marked in its second"
+                        );
+                        spilled[b1] += 1;
+                    }
+                    keys += 1;
+                }
+            }
+            assert_eq!(keys, 2 * self.len as usize, "two keys a flow");
+            for (b, bucket) in self.buckets.iter().enumerate() {
+                assert_eq!(bucket.overflow(), spilled[b], "overflow count of bucket {b}");
+            }
+            spilled.iter().sum::<u64>() as usize
+        }
+    }
+
+    #[test]
+    fn keys_in_their_second_bucket_are_counted_and_found() {
+        // A small table run full, with flows removed and added at random:
+        // buckets fill, keys spill to their second bucket and are moved back
+        // and forth. Every flow must stay findable by both keys, by lookup
+        // and by candidate, and the counts must match where keys live.
+        let cap = 512;
+        let mut t = FlowTable::new(cap, 5, 0).expect("table");
+        let mut live: Vec<(u32, u32)> = Vec::new(); // (flow number, entry)
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut most_spilled = 0;
+        let mut n = 0;
+        for round in 0..200 {
+            while t.len() < cap {
+                match t.insert(flow(n), 0, 60_000) {
+                    Ok(idx) => live.push((n, idx)),
+                    Err(InsertError::BucketFull) => {}
+                    Err(e) => panic!("insert {n}: {e:?}"),
+                }
+                n += 1;
+                if n % 4096 == 0 {
+                    break; // buckets too full to take more: remove some first
+                }
+            }
+            most_spilled = most_spilled.max(t.audit());
+            for &(i, idx) in &live {
+                let f = flow(i);
+                for (key, dir) in [(f.forward_key(), Dir::Forward), (f.reverse_key(), Dir::Reverse)] {
+                    let hash = t.hash(&key);
+                    assert_eq!(t.lookup(&key, hash), Some(Hit { idx, dir }), "round {round}: {key:?}");
+                    let c = t.candidate(hash).expect("a candidate");
+                    assert!(
+                        c == Hit { idx, dir } || !t.confirm(c, &key),
+                        "round {round}: a wrong candidate confirmed"
+                    );
+                }
+            }
+            assert_eq!(t.lookup(&flow(n).forward_key(), t.hash(&flow(n).forward_key())), None);
+            for _ in 0..cap / 4 {
+                let k = (next() % live.len() as u64) as usize;
+                let (_, idx) = live.swap_remove(k);
+                t.remove(idx);
+            }
+            t.audit();
+        }
+        assert!(most_spilled > cap as usize / 20, "the test must spill keys: at most {most_spilled}");
     }
 
     fn flow(i: u32) -> Flow {

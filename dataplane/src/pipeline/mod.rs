@@ -23,7 +23,6 @@ use crate::rss::Rss;
 use crate::select::Selector;
 use crate::snapshot::{AddrKind, DownPolicy, Health, Snapshot};
 use crate::wire::ipv4::protocol;
-use crate::wire::tcp::flags as tcp_flags;
 use crate::wire::{EtherType, EthernetFrame, Ipv4Error, Ipv4Packet, MacAddr, TcpError, UdpError};
 
 /// What to do with a frame once processed.
@@ -241,13 +240,7 @@ impl Core {
                     out.ttl = ttl;
                     out.hit_idx = 0;
                     out.hash = self.flows.hash(&out.key);
-                    // A SYN's key is usually new, and a lookup of an absent
-                    // key reads both its buckets. (UDP's flags are 0.)
-                    if out.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN {
-                        self.flows.prefetch_both(out.hash);
-                    } else {
-                        self.flows.prefetch_bucket(out.hash);
-                    }
+                    self.flows.prefetch_bucket(out.hash);
                     None
                 }
                 Err(r) => Some(Action::Drop(r)),

@@ -6,9 +6,9 @@
 //!
 //! Deciding and committing are apart, so the worker can decide a burst's new
 //! flows first and commit them in a pass of their own: the reply key's
-//! buckets, known only once a server is chosen, are then fetched while the
+//! bucket, known only once a server is chosen, is then fetched while the
 //! rest of the burst is worked on (a SYN flood's commit otherwise waited a
-//! whole DRAM miss on them).
+//! whole DRAM miss on it).
 
 use super::{nat, refuse, set_macs, Action, Core, Prepared};
 use crate::counters::{DropReason, Event};
@@ -32,7 +32,7 @@ struct Plan {
 #[derive(Copy, Clone)]
 pub struct Pending {
     flow: Flow,
-    /// The hash of the flow's reply key; its buckets are being fetched.
+    /// The hash of the flow's reply key; its bucket is being fetched.
     reply_hash: u64,
     next_hop: MacAddr,
     timeout_ms: u32,
@@ -55,7 +55,7 @@ impl Default for Pending {
 }
 
 /// Decides where a new connection goes and fills `out` with its flow, whose
-/// reply key's buckets it starts fetching (`None` returned); or returns what
+/// reply key's bucket it starts fetching (`None` returned); or returns what
 /// becomes of the packet instead (a refusal, a redirect, a drop).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn plan(
@@ -157,7 +157,7 @@ pub(super) fn plan(
         return Some(Action::Drop(DropReason::NoNextHop));
     }
     let reply_hash = core.flows.hash(&flow.reverse_key());
-    core.flows.prefetch_both(reply_hash);
+    core.flows.prefetch_bucket(reply_hash);
     let timeout_ms = state.timeout(&snap.timeouts);
     *out = Pending { flow, reply_hash, next_hop: plan.next_hop, timeout_ms, otherwise: None };
     None
