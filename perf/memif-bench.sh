@@ -10,6 +10,9 @@
 #     FLOWS  default 1000000; SIZE frame bytes without FCS, default 60
 #   LOADGEN_ARGS adds options to every loadgen run (e.g. "--window 4096").
 #   GSLBD_BIN runs that gslbd binary instead of target/release/gslbd (A/B runs).
+#   WARMUP seconds sent before measuring, default 3. Established modes need
+#   one pass over every flow in it: at 8M flows, 10 or more (the generator
+#   opens about 2M flows a second here).
 # (testpmd runs with --stats-period: without it, it waits on stdin and a
 # background testpmd exits at once.)
 # Layout on a 2-core machine: the generator on lcore 0 (beside gslbd's
@@ -34,7 +37,7 @@ gen_vdev="net_memif0,role=client,socket=$sock,socket-abstract=no,mac=$gen_mac"
 read -ra extra <<<"${LOADGEN_ARGS:-}"
 gen() {
     target/release/loadgen --vdev "$gen_vdev" --lcores 0 --mode "${mode%-proxy}" --flows "$flows" --size "$size" \
-        --seconds "$secs" --warmup 3 "${extra[@]}" --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" | tee "$work/result-$1.txt" |
+        --seconds "$secs" --warmup "${WARMUP:-3}" "${extra[@]}" --dst-mac "$fwd_mac" --vip 192.0.2.10 --port 8080 2>"$work/loadgen-$1.log" | tee "$work/result-$1.txt" |
         grep '^result' || echo "result (no output: see $work/loadgen-$1.log)"
 }
 # One forwarder at a time: start it, let the memif server listen, run the
@@ -75,7 +78,7 @@ field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
 rate=received_mpps
 [ "$mode" = proxy ] && rate=forwarded_mpps
 case "$mode" in tcp | tcp-proxy) rate=connections_mps ;; esac
-echo "net_memif, $mode, $flows flows, $size-byte frames (+FCS), ${secs} s after 3 s warm-up"
+echo "net_memif, $mode, $flows flows, $size-byte frames (+FCS), ${secs} s after ${WARMUP:-3} s warm-up"
 printf '%-28s %12s %12s %15s %13s %8s %9s %9s\n' forwarder "offered Mpps" "back Mpps" "forwarded Mpps" \
     "M conn/s" "loss %" "p50 us" "p99 us"
 for r in "dpdk-testpmd macswap|$testpmd" "gslbd, 1 data core|$gslbd"; do
