@@ -5,13 +5,14 @@
 //! the same entry as the client's packets. An index slot is one `u64`: a 32-bit
 //! signature of the key's hash and the entry index with the direction in its
 //! low bit. A bucket is one cache line: seven slots and a count of the keys
-//! whose first bucket it is that live in their second (`ALT`). A lookup reads
-//! one bucket and one entry; the second bucket only when that count is not
-//! zero, so a new key's lookup, an insert and a removal usually read one
-//! bucket a key, not two (each is a DRAM line at a million flows, and a new
-//! connection touches a dozen of them). A key's second bucket is derived from
-//! its first and its signature (as in DPDK's `rte_hash`), so entries can be
-//! moved between their two buckets without recomputing the key's hash.
+//! whose first bucket it is that live in their second (`Bucket::overflow`;
+//! such a key's slot word is marked `ALT`). A lookup reads one bucket and one
+//! entry; the second bucket only when that count is not zero, so a new key's
+//! lookup, an insert and a removal usually read one bucket a key, not two
+//! (each is a DRAM line at a million flows, and a new connection touches a
+//! dozen of them). A key's second bucket is derived from its first and its
+//! signature (as in DPDK's `rte_hash`), so entries can be moved between their
+//! two buckets without recomputing the key's hash.
 //!
 //! All memory is allocated zeroed at start, so pages are touched only as flows
 //! arrive and an 8M-entry table costs nothing until used; after that nothing on
@@ -154,6 +155,8 @@ fn slot_entry(word: u64) -> (u32, Dir) {
 
 /// Largest number of flows one table may hold (the entry index keeps one bit for direction).
 pub const MAX_CAPACITY: u32 = (1 << 30) - 1;
+const _: () =
+    assert!(((MAX_CAPACITY as u64) << 1 | 1) < ALT, "an entry's index and direction stay clear of ALT");
 
 impl FlowTable {
     /// A table for `capacity` flows. The index is sized for at most about 70 %
