@@ -351,9 +351,6 @@ impl Core {
             new_flow::abandon(self, plan);
             return self.established(snap, frame, len, p, hit.idx, hit.dir, now_ms);
         }
-        if let Some(action) = plan.otherwise {
-            return action;
-        }
         new_flow::commit(self, snap, frame, len, p, plan, now_ms)
     }
 

@@ -27,30 +27,32 @@ struct Plan {
     next_hop: MacAddr,
 }
 
-/// A new connection's flow, decided (its server or PIP port taken) but not
-/// yet in the table.
+/// What `plan` left for `commit` to do with a new connection's packet.
 #[derive(Copy, Clone)]
-pub struct Pending {
+pub enum Pending {
+    /// Open this flow, decided (its server or PIP port taken) but not yet
+    /// in the table.
+    Open(Planned),
+    /// A TCP segment that cannot open a flow: it follows the flow an earlier
+    /// packet of its burst opens (its SYN) or, if none does, meets this fate.
+    Await(Action),
+}
+
+/// A new connection's flow before it is in the table.
+#[derive(Copy, Clone)]
+pub struct Planned {
     flow: Flow,
     /// The hash of the flow's reply key; its bucket is being fetched.
     reply_hash: u64,
     next_hop: MacAddr,
     timeout_ms: u32,
-    /// Set when no flow was planned: the packet, a TCP segment that cannot
-    /// open one, follows the flow an earlier packet of its burst opens (its
-    /// SYN) or, if none does, meets this fate.
-    pub(super) otherwise: Option<Action>,
 }
 
 impl Default for Pending {
+    /// A placeholder for the worker's per-packet array: `plan` writes the
+    /// real one before `commit` reads it.
     fn default() -> Self {
-        Pending {
-            flow: bytemuck::Zeroable::zeroed(),
-            reply_hash: 0,
-            next_hop: MacAddr::ZERO,
-            timeout_ms: 0,
-            otherwise: None,
-        }
+        Pending::Await(Action::Drop(DropReason::TcpNoFlow))
     }
 }
 
@@ -79,8 +81,8 @@ pub(super) fn plan(
         // A redirecting service keeps no flow for the connections its kernel
         // answers, so their later segments arrive here: they go where their
         // SYN went. (A local flow's segments always find their entry.)
-        let otherwise = if svc.redirect { Action::Kernel } else { Action::Drop(DropReason::TcpNoFlow) };
-        *out = Pending { otherwise: Some(otherwise), ..Pending::default() };
+        *out =
+            Pending::Await(if svc.redirect { Action::Kernel } else { Action::Drop(DropReason::TcpNoFlow) });
         return None;
     }
     // Checked before choosing, so a full table never takes a PIP port or a
@@ -159,13 +161,14 @@ pub(super) fn plan(
     let reply_hash = core.flows.hash(&flow.reverse_key());
     core.flows.prefetch_bucket(reply_hash);
     let timeout_ms = state.timeout(&snap.timeouts);
-    *out = Pending { flow, reply_hash, next_hop: plan.next_hop, timeout_ms, otherwise: None };
+    *out = Pending::Open(Planned { flow, reply_hash, next_hop: plan.next_hop, timeout_ms });
     None
 }
 
 /// Puts a planned flow in the table and translates its first packet; if the
 /// table refuses it, gives back what the plan took. The caller has checked
-/// that the forward key is not in the table.
+/// that the forward key is not in the table, so a waiting segment meets its
+/// fate.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn commit(
     core: &mut Core,
@@ -176,6 +179,10 @@ pub(super) fn commit(
     p: &Pending,
     now_ms: u64,
 ) -> Action {
+    let p = match p {
+        Pending::Open(p) => p,
+        Pending::Await(fate) => return *fate,
+    };
     let idx = match core.flows.insert_hashed(p.flow, l4.hash, p.reply_hash, now_ms, p.timeout_ms) {
         Ok(idx) => idx,
         Err(e) => {
@@ -202,7 +209,7 @@ pub(super) fn commit(
 /// Drops a plan whose packet found its flow made meanwhile (by an earlier
 /// packet of the burst): gives back what it took.
 pub(super) fn abandon(core: &mut Core, p: &Pending) {
-    if p.otherwise.is_none() {
+    if let Pending::Open(p) = p {
         give_back(core, &p.flow);
     }
 }
