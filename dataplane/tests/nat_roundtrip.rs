@@ -352,7 +352,13 @@ fn round_trip(c: &Case, proxy: bool) -> Result<(), TestCaseError> {
     prop_assert_eq!(eth.src_addr(), SITE1.mac);
     prop_assert_eq!(ip(&out).ttl(), c.ttl_fwd - 1);
     prop_assert!(checksums_valid(&out, proto), "forward checksums");
-    prop_assert_eq!(l4_checksum(&out, proto) == 0, udp_unchecked);
+    // Only in UDP does a zero checksum mean "none": a UDP datagram's must
+    // stay zero or never become it. A TCP checksum of 0x0000 is an ordinary
+    // value (one segment in a few tens of thousands; the proptest regression
+    // file keeps such a case).
+    if proto == protocol::UDP {
+        prop_assert_eq!(l4_checksum(&out, proto) == 0, udp_unchecked);
+    }
     prop_assert_eq!(untranslated(&out, proto), untranslated(&sent, proto));
 
     // The answer, from wherever the packet went, comes back from the VIP.
@@ -364,7 +370,9 @@ fn round_trip(c: &Case, proxy: bool) -> Result<(), TestCaseError> {
     prop_assert_eq!((eth.dst_addr(), eth.src_addr()), (c.client_mac, SITE1.mac));
     prop_assert_eq!(ip(&back).ttl(), c.ttl_rev - 1);
     prop_assert!(checksums_valid(&back, proto), "reverse checksums");
-    prop_assert_eq!(l4_checksum(&back, proto) == 0, udp_unchecked);
+    if proto == protocol::UDP {
+        prop_assert_eq!(l4_checksum(&back, proto) == 0, udp_unchecked);
+    }
     prop_assert_eq!(untranslated(&back, proto), untranslated(&answer, proto));
 
     // The client's next packet takes the same translation.
