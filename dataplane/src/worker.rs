@@ -161,10 +161,18 @@ impl<P: Port> Worker<P> {
                 }
             }
         }
+        // Keys that may be in their second bucket finish this pass after
+        // the others, while that bucket comes in.
+        let mut second = [0u8; BURST];
+        let mut seconds = 0;
         for i in 0..n {
-            if self.done[i].is_none() {
-                self.core.resolve(&mut self.prepared[i]);
+            if self.done[i].is_none() && self.core.resolve(&mut self.prepared[i]) {
+                second[seconds] = i as u8;
+                seconds += 1;
             }
+        }
+        for &i in &second[..seconds] {
+            self.core.resolve_second(&mut self.prepared[usize::from(i)]);
         }
         for (i, mut buf) in self.rx.drain(..).enumerate() {
             let action = match self.done[i] {

@@ -9,4 +9,4 @@ mod wheel;
 pub use entry::{Flow, Path};
 pub use key::{FlowKey, Tuple};
 pub use state::{State, Timeouts};
-pub use table::{Dir, FlowTable, Hit, InsertError};
+pub use table::{Dir, FlowTable, Hit, InsertError, Probe};

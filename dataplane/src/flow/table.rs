@@ -116,6 +116,18 @@ pub struct Hit {
     pub dir: Dir,
 }
 
+/// What a key's first bucket says (`FlowTable::probe`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// A slot with the key's signature; its entry is being fetched.
+    Found(Hit),
+    /// The key is in neither bucket.
+    Absent,
+    /// Not in the first bucket, but keys of it live in their second, which
+    /// is being fetched.
+    Second,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum InsertError {
     /// Every entry is in use.
@@ -261,15 +273,40 @@ impl FlowTable {
     /// it with `confirm` one stage later, once the entry is in cache.
     #[inline]
     pub fn candidate(&self, hash: u64) -> Option<Hit> {
+        match self.probe(hash) {
+            Probe::Found(h) => Some(h),
+            Probe::Absent => None,
+            Probe::Second => self.probe_second(hash),
+        }
+    }
+
+    /// `candidate`'s look at the key's first bucket. When the key may be in
+    /// its second, that bucket is prefetched and `Probe::Second` returned: the
+    /// pipeline asks `probe_second` after the rest of the burst's probes,
+    /// rather than wait for an unrequested line at once (about 2 % of keys
+    /// at the table's load, and a tenth of the burst's time at 1M flows).
+    #[inline(always)]
+    pub fn probe(&self, hash: u64) -> Probe {
         let sig = (hash >> 32) as u32;
         let b1 = self.primary(hash);
-        let found = self
-            .sig_in(b1, sig)
-            .or_else(|| self.spilled(b1).then(|| self.sig_in(self.alternate(b1, sig), sig))?);
-        if let Some((idx, _)) = found {
+        if let Some((idx, dir)) = self.sig_in(b1, sig) {
             self.prefetch_flow(idx);
+            Probe::Found(Hit { idx, dir })
+        } else if self.spilled(b1) {
+            crate::prefetch::read(&self.buckets[self.alternate(b1, sig)]);
+            Probe::Second
+        } else {
+            Probe::Absent
         }
-        found.map(|(idx, dir)| Hit { idx, dir })
+    }
+
+    /// The rest of `candidate`, for a key `probe` sent to its second bucket.
+    #[inline]
+    pub fn probe_second(&self, hash: u64) -> Option<Hit> {
+        let sig = (hash >> 32) as u32;
+        let (idx, dir) = self.sig_in(self.alternate(self.primary(hash), sig), sig)?;
+        self.prefetch_flow(idx);
+        Some(Hit { idx, dir })
     }
 
     /// The first slot of `bucket` whose signature is `sig`.
@@ -648,6 +685,7 @@ mod tests {
             x
         };
         let mut most_spilled = 0;
+        let mut seconds = 0;
         let mut n = 0;
         for round in 0..200 {
             while t.len() < cap {
@@ -672,6 +710,21 @@ mod tests {
                         c == Hit { idx, dir } || !t.confirm(c, &key),
                         "round {round}: a wrong candidate confirmed"
                     );
+                    // The pipeline's split of `candidate`: a live key is
+                    // never absent, and one sent on to its second bucket
+                    // is found there.
+                    match t.probe(hash) {
+                        Probe::Found(_) => {}
+                        Probe::Absent => panic!("round {round}: {key:?} reported absent"),
+                        Probe::Second => {
+                            seconds += 1;
+                            let c = t.probe_second(hash).expect("found in its second bucket");
+                            assert!(
+                                c == Hit { idx, dir } || !t.confirm(c, &key),
+                                "round {round}: wrong confirmed"
+                            );
+                        }
+                    }
                 }
             }
             assert_eq!(t.lookup(&flow(n).forward_key(), t.hash(&flow(n).forward_key())), None);
@@ -683,6 +736,7 @@ mod tests {
             t.audit();
         }
         assert!(most_spilled > cap as usize / 20, "the test must spill keys: at most {most_spilled}");
+        assert!(seconds > 0, "no key was sent on to its second bucket");
     }
 
     fn flow(i: u32) -> Flow {

@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::counters::{CoreCounters, DropReason, Event};
-use crate::flow::{Dir, Flow, FlowKey, FlowTable, Hit, Path, State};
+use crate::flow::{Dir, Flow, FlowKey, FlowTable, Hit, Path, Probe, State};
 use crate::pip::PipPools;
 use crate::rss::Rss;
 use crate::select::Selector;
@@ -98,6 +98,12 @@ impl Prepared {
         let dir = if self.hit_rev { Dir::Reverse } else { Dir::Forward };
         (self.hit_idx != 0).then_some(Hit { idx: self.hit_idx, dir })
     }
+
+    #[inline(always)]
+    fn set_hit(&mut self, h: Hit) {
+        self.hit_idx = h.idx;
+        self.hit_rev = h.dir == Dir::Reverse;
+    }
 }
 
 impl Core {
@@ -149,7 +155,9 @@ impl Core {
         let action = match self.parse(snap, frame, len, &mut p) {
             Some(a) => a,
             None => {
-                self.resolve(&mut p);
+                if self.resolve(&mut p) {
+                    self.resolve_second(&mut p);
+                }
                 let mut plan = Pending::default();
                 match self.finish(snap, frame, len, &p, now_ms, &mut plan) {
                     Some(a) => a,
@@ -276,14 +284,25 @@ impl Core {
 
     /// Second stage: finds the packet's likely flow by signature alone (its
     /// bucket should be in cache by now) and starts fetching the flow entry.
+    /// Returns true for a packet whose key may be in its second bucket: that
+    /// bucket is being fetched, and `resolve_second` finishes the stage once
+    /// the burst's other packets have been through it.
     #[inline]
-    pub fn resolve(&self, p: &mut Prepared) {
-        match self.flows.candidate(p.hash) {
-            Some(h) => {
-                p.hit_idx = h.idx;
-                p.hit_rev = h.dir == Dir::Reverse;
-            }
-            None => p.hit_idx = 0,
+    pub fn resolve(&self, p: &mut Prepared) -> bool {
+        p.hit_idx = 0;
+        match self.flows.probe(p.hash) {
+            Probe::Found(h) => p.set_hit(h),
+            Probe::Absent => {}
+            Probe::Second => return true,
+        }
+        false
+    }
+
+    /// `resolve` for a packet it sent to its key's second bucket.
+    #[inline]
+    pub fn resolve_second(&self, p: &mut Prepared) {
+        if let Some(h) = self.flows.probe_second(p.hash) {
+            p.set_hit(h);
         }
     }
 
