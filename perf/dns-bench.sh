@@ -50,6 +50,10 @@
 # tens of percent from minute to minute).
 # CLIENT_CPUS=LIST pins dnsperf (taskset) for every server, e.g. 0 to keep
 # it off the data core's CPU.
+# LAB_CPUS=LIST pins the lab's real servers (every process in their
+# namespaces, and so the login processes and threads they start for health
+# checks) for every server, e.g. 0: on an appliance the data core's CPU is
+# its own, and the servers are other machines.
 #
 # Needs root, hugepages (scripts/hugepages.sh) and the lab's tools. Installs
 # dnsperf and gdnsd with apt-get when missing (the package's service is kept
@@ -137,6 +141,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 GSLBD_LAB_SITE=1 scripts/lab.sh up >"$work/lab.log" 2>&1 || { cat "$work/lab.log"; die "lab up failed"; }
+if [ -n "${LAB_CPUS:-}" ]; then
+    for ns in $(ip netns list | awk '$1 ~ /^gs1-(web|pop)/ { print $1 }'); do
+        for p in $(ip netns pids "$ns"); do taskset -apc "$LAB_CPUS" "$p" >/dev/null; done
+    done
+    echo "$NAME: the lab's servers run on CPUs $LAB_CPUS"
+fi
 
 # gdnsd's host on the segment, as scripts/lab.sh's attach() makes one.
 ip netns del "$GDNSD_NS" 2>/dev/null
