@@ -31,6 +31,8 @@ use std::time::Duration;
 pub struct Waker {
     epoll: OwnedFd,
     files: usize,
+    /// The kernel has no epoll_pwait2: sleeps are whole milliseconds.
+    coarse: bool,
 }
 
 impl Waker {
@@ -65,7 +67,7 @@ impl Waker {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: a descriptor we just opened and own alone.
-        Ok(Waker { epoll: unsafe { OwnedFd::from_raw_fd(fd) }, files: 0 })
+        Ok(Waker { epoll: unsafe { OwnedFd::from_raw_fd(fd) }, files: 0, coarse: false })
     }
 
     /// How many files this waker sleeps on (the data port's, and the TAP's
@@ -92,18 +94,22 @@ impl Waker {
             tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
         };
         let mut ready = [libc::epoll_event { events: 0, u64: 0 }; 4];
-        // SAFETY: our epoll descriptor, an event array of the length given,
-        // and a valid timespec. Errors (EINTR) and the timeout are ordinary
-        // returns: the caller polls its queues either way.
-        unsafe {
-            libc::epoll_pwait2(
-                self.epoll.as_raw_fd(),
-                ready.as_mut_ptr(),
-                ready.len() as libc::c_int,
-                &ts,
-                std::ptr::null(),
-            );
+        let (ep, events, n) = (self.epoll.as_raw_fd(), ready.as_mut_ptr(), ready.len() as libc::c_int);
+        if !self.coarse {
+            // SAFETY: our epoll descriptor, an event array of the length
+            // given, and a valid timespec. Errors (EINTR) and the timeout are
+            // ordinary returns: the caller polls its queues either way.
+            let rc = unsafe { libc::epoll_pwait2(ep, events, n, &ts, std::ptr::null()) };
+            if rc >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
+                return;
+            }
+            // Kernels before 5.11 have no epoll_pwait2: without this the
+            // core would return at once and spin instead of sleeping.
+            self.coarse = true;
         }
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: as above, with a timeout in whole milliseconds.
+        unsafe { libc::epoll_wait(ep, events, n, ms) };
     }
 }
 
@@ -189,11 +195,20 @@ mod tests {
     /// the other end writes, and no longer than its timeout otherwise.
     #[test]
     fn a_frame_ends_the_wait_and_the_timeout_bounds_it() {
+        // Both ways to sleep: with epoll_pwait2, and in whole milliseconds
+        // where the kernel lacks it.
+        for coarse in [false, true] {
+            frame_ends_the_wait(coarse);
+        }
+    }
+
+    fn frame_ends_the_wait(coarse: bool) {
         let mut sv = [0; 2];
         // SAFETY: a two-int out array.
         assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, sv.as_mut_ptr()) }, 0);
         let mut w = Waker::new().expect("epoll");
         w.also(sv[0]);
+        w.coarse = coarse;
         assert_eq!(w.files(), 1);
         let t = Instant::now();
         w.wait(Duration::from_millis(20));
