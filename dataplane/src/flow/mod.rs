@@ -1,6 +1,7 @@
 //! The per-core flow table: fixed capacity, one owner, no locks, aged by a timer wheel.
 
 mod entry;
+mod held;
 mod key;
 mod state;
 mod table;

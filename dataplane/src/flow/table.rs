@@ -20,8 +20,9 @@
 //! room to displace) refuses the new flow and leaves every other one untouched.
 
 use super::entry::Flow;
+use super::held::{Held, HeldFlow};
 use super::key::FlowKey;
-use super::wheel::{slot_of, Wheel, NIL};
+use super::wheel::{slot_of, Wheel, DETACHED, NIL};
 use crate::hash::mum;
 use crate::mem::ZeroedArray;
 
@@ -152,6 +153,8 @@ pub struct FlowTable {
     len: u32,
     capacity: u32,
     wheel: Wheel,
+    /// Expired flows whose buckets are being fetched (`held`).
+    held: Held,
 }
 
 #[inline]
@@ -187,6 +190,7 @@ impl FlowTable {
             len: 0,
             capacity,
             wheel: Wheel::new(now_ms),
+            held: Held::new(),
         })
     }
 
@@ -502,6 +506,9 @@ impl FlowTable {
 
     /// Removes a flow at once (its keys and its entry).
     pub fn remove(&mut self, idx: u32) {
+        if self.flows[idx as usize].slot == DETACHED {
+            self.held.forget(idx);
+        }
         self.wheel.unlink(&mut self.flows, idx);
         self.drop_entry(idx);
     }
@@ -528,21 +535,20 @@ impl FlowTable {
     /// Ages flows whose time has come, visiting at most `budget` entries so a
     /// data core never stalls on a burst of expiries (the rest wait for the
     /// next call). `on_expire` sees each flow just before it is freed, to give
-    /// back what it held. Returns how many flows expired.
+    /// back what it held. Returns how many flows were removed.
+    ///
+    /// The index buckets of an expired flow's two keys (their first ones:
+    /// nearly every key lives there) are prefetched as it is found, and its
+    /// keys cleared `held::AHEAD` expired flows later, so those DRAM misses
+    /// overlap instead of stalling one after the other; with a large table
+    /// under a high connection rate they are most of the cost of ageing.
+    /// While the budget runs out the window is kept for the next call; once
+    /// nothing more is due it is emptied.
     pub fn expire(&mut self, now_ms: u64, budget: usize, mut on_expire: impl FnMut(&Flow)) -> usize {
-        // The index buckets of an expired flow's two keys (their first ones:
-        // nearly every key lives there) are prefetched as it is found, and
-        // its keys cleared AHEAD expired flows later, so those DRAM misses
-        // overlap instead of stalling one after the other. A sliding window,
-        // not batches: emptied a batch at a time, the last flows of each
-        // waited on buckets just asked for. With a large table under a high
-        // connection rate this is most of the cost of ageing.
-        const AHEAD: usize = 8;
-        let mut window = [(0u32, 0u64, 0u64); AHEAD];
-        let mut n = 0;
         let mut visited = 0;
         let mut expired = 0;
         let now32 = now_ms as u32;
+        let mut more_due = false;
         'wheel: while self.wheel.due(now_ms).is_some() {
             let mut idx = self.wheel.take_cursor();
             while idx != NIL {
@@ -557,12 +563,10 @@ impl FlowTable {
                     let (hf, hr) = self.key_hashes(idx);
                     self.prefetch_bucket(hf);
                     self.prefetch_bucket(hr);
-                    let oldest = std::mem::replace(&mut window[n % AHEAD], (idx, hf, hr));
-                    if n >= AHEAD {
-                        self.drop_expired(oldest, &mut on_expire);
-                        expired += 1;
+                    self.flows[idx as usize].slot = DETACHED;
+                    if let Some(oldest) = self.held.push(HeldFlow { idx, hf, hr }) {
+                        expired += self.settle(oldest, now_ms, &mut on_expire);
                     }
-                    n += 1;
                 } else {
                     let slot = self.wheel.clamp(slot_of(now_ms + left as u64));
                     self.wheel.link(&mut self.flows, idx, slot);
@@ -571,22 +575,36 @@ impl FlowTable {
                 idx = next;
                 if visited >= budget {
                     self.wheel.put_back(&mut self.flows, idx);
+                    more_due = true;
                     break 'wheel;
                 }
             }
             self.wheel.advance();
         }
-        // The window's last flows, oldest first.
-        for k in n.saturating_sub(AHEAD)..n {
-            self.drop_expired(window[k % AHEAD], &mut on_expire);
-            expired += 1;
+        if !more_due {
+            while let Some(h) = self.held.pop() {
+                expired += self.settle(h, now_ms, &mut on_expire);
+            }
         }
         expired
     }
 
-    fn drop_expired(&mut self, (idx, hf, hr): (u32, u64, u64), on_expire: &mut impl FnMut(&Flow)) {
-        on_expire(&self.flows[idx as usize]);
-        self.drop_hashed(idx, hf, hr);
+    /// Removes a held flow, unless a packet renewed it while it was held
+    /// (it goes back on the wheel) or it was removed meanwhile (`NIL`).
+    fn settle(&mut self, h: HeldFlow, now_ms: u64, on_expire: &mut impl FnMut(&Flow)) -> usize {
+        if h.idx == NIL {
+            return 0;
+        }
+        let f = &self.flows[h.idx as usize];
+        let left = f.expires.wrapping_sub(now_ms as u32) as i32;
+        if left > 0 {
+            let slot = self.wheel.clamp(slot_of(now_ms + left as u64));
+            self.wheel.link(&mut self.flows, h.idx, slot);
+            return 0;
+        }
+        on_expire(f);
+        self.drop_hashed(h.idx, h.hf, h.hr);
+        1
     }
 
     /// Visits every live flow (for the admin API and tests; not for the packet path).
@@ -870,10 +888,54 @@ mod tests {
         for i in 0..1000 {
             t.insert(flow(i), 0, 1_000).expect("insert");
         }
+        // The last AHEAD flows found by a call that ran out of budget are
+        // held for the next one, and a call that finds nothing more due
+        // removes them.
+        let ahead = super::super::held::AHEAD;
+        assert_eq!(t.expire(2_000, 300, |_| {}), 300 - ahead);
         assert_eq!(t.expire(2_000, 300, |_| {}), 300);
-        assert_eq!(t.expire(2_000, 300, |_| {}), 300);
-        assert_eq!(t.expire(2_000, 1000, |_| {}), 400);
+        assert_eq!(t.expire(2_000, 1000, |_| {}), 400 + ahead);
         assert!(t.is_empty());
+    }
+
+    /// Flows held between two calls (found expired, not yet removed) are
+    /// still flows: a packet may renew one, and the admin may remove one.
+    #[test]
+    fn a_held_flow_renewed_or_removed_meanwhile_is_not_aged() {
+        let mut t = FlowTable::new(64, 3, 0).expect("table");
+        let ids: Vec<u32> = (0..20).map(|i| t.insert(flow(i), 0, 1_000).expect("insert")).collect();
+        let mut gone = Vec::new();
+        // Visits 12 flows: the last AHEAD of them are held.
+        let ahead = super::super::held::AHEAD;
+        assert_eq!(t.expire(2_000, 12, |f| gone.push(f.orig)), 12 - ahead);
+        let held: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|&i| t.get(i).proto != 0 && t.flows[i as usize].slot == DETACHED)
+            .collect();
+        assert_eq!(held.len(), ahead, "held flows are off the wheel");
+        // A packet renews one held flow (a later timeout: no relink), and
+        // a shorter timeout for another (which would relink it if linked).
+        t.touch(held[0], 2_000, 60_000);
+        t.touch(held[1], 2_000, 1);
+        t.remove(held[2]);
+        let removed = t.len();
+        let mut later = Vec::new();
+        let n = t.expire(2_000, 1_000, |f| later.push(f.orig));
+        // Every other due flow goes, the renewed one stays, the removed one
+        // is not removed twice, and the one due in 1 ms goes next time.
+        assert_eq!(n, 20 - (12 - ahead) - 1 - 1 - 1, "aged in the second call");
+        assert_eq!(t.len(), removed - n as u32);
+        assert!(find(&t, flow(orig_index(&ids, held[0])).forward_key()).is_some(), "the renewed flow stays");
+        assert_eq!(t.expire(2_200, 1_000, |_| {}), 1, "the flow due 1 ms later");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.expire(70_000, 1_000, |_| {}), 1, "the renewed flow, at its new time");
+        assert!(t.is_empty());
+        t.audit();
+    }
+
+    fn orig_index(ids: &[u32], idx: u32) -> u32 {
+        ids.iter().position(|&i| i == idx).expect("one of ours") as u32
     }
 
     #[test]

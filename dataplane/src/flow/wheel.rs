@@ -17,6 +17,10 @@ use super::entry::Flow;
 pub const SLOT_SHIFT: u32 = 7;
 pub const SLOTS: usize = 1024;
 pub(super) const NIL: u32 = 0;
+/// The slot of a flow ageing has taken off the wheel and holds until its keys
+/// are dropped (`held`): it is on no chain. A real slot number never takes
+/// this value (`link`).
+pub(super) const DETACHED: u32 = u32::MAX;
 
 pub struct Wheel {
     heads: Box<[u32]>,
@@ -46,7 +50,10 @@ impl Wheel {
         let old = *head;
         *head = idx;
         let f = &mut flows[idx as usize];
-        f.slot = slot as u32;
+        // Slot numbers are compared as wrapping differences, so one slot
+        // early is harmless (the flow is visited and re-armed); DETACHED
+        // must keep its meaning.
+        f.slot = (slot as u32).min(DETACHED - 1);
         f.prev = NIL;
         f.next = old;
         if old != NIL {
@@ -59,6 +66,9 @@ impl Wheel {
             let f = &flows[idx as usize];
             (f.prev, f.next, f.slot)
         };
+        if slot == DETACHED {
+            return;
+        }
         if prev == NIL {
             self.heads[slot as usize % SLOTS] = next;
         } else {
@@ -73,8 +83,10 @@ impl Wheel {
     #[inline]
     pub fn needs_relink(&self, linked_slot: u32, due_slot: u64) -> bool {
         // Slots are compared as a wrapping difference on the stored 32 bits.
+        // A held flow is on no slot: ageing reads its expiry again before
+        // dropping it.
         let due = self.clamp(due_slot) as u32;
-        (due.wrapping_sub(linked_slot) as i32) < 0
+        linked_slot != DETACHED && (due.wrapping_sub(linked_slot) as i32) < 0
     }
 
     /// The next slot that is due at `now_ms`, if any; the caller drains it with

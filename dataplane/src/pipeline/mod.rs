@@ -142,8 +142,15 @@ impl Core {
 
     /// Ages flows due by `now_ms`, giving back their ports and connection slots.
     pub fn expire(&mut self, now_ms: u64) -> usize {
+        self.expire_up_to(now_ms, self.config.expire_budget)
+    }
+
+    /// `expire`, visiting at most `budget` flows (and never more than the
+    /// configured budget).
+    pub fn expire_up_to(&mut self, now_ms: u64, budget: usize) -> usize {
         let Core { flows, pips, select, counters, config, .. } = self;
-        flows.expire(now_ms, config.expire_budget, |f| release(pips, select, counters, f, true))
+        let budget = budget.min(config.expire_budget);
+        flows.expire(now_ms, budget, |f| release(pips, select, counters, f, true))
     }
 
     /// Decides the fate of one frame. `frame` is the buffer's whole room, the
