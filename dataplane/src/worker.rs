@@ -132,11 +132,10 @@ impl<P: Port> Worker<P> {
         self.flush();
 
         // Ageing keeps pace with the traffic instead of rushing. A wheel
-        // slot's flows all fall due at once (128 ms of new connections), and
-        // aged at the full budget every poll they lengthened each poll for
-        // a while, holding up the packets behind it. While packets come, a
-        // poll ages about twice what it received; an idle poll, the full
-        // budget.
+        // slot's flows fall due together (128 ms of new connections); aged
+        // at the full budget, they made every poll for a while much longer,
+        // and the packets behind it waited. While packets come, a poll ages
+        // about twice what it received; an idle poll, the full budget.
         let work = handed + received + from_kernel + answers;
         let budget = if work == 0 { usize::MAX } else { 2 * work + 8 };
         self.core.expire_up_to(now_ms, budget);
