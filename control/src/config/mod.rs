@@ -142,6 +142,9 @@ pub struct Flows {
     /// they can be found) until a frame arrives, or keeps napping
     /// `idle_sleep_us` at a time.
     pub wake_on_arrival: bool,
+    /// Idle timeouts per state. A flow is aged no sooner than its timeout
+    /// after its last packet and at most 1/64 of it later (the table renews
+    /// an expiry only once that slack is used up).
     pub syn_timeout_s: u32,
     pub established_timeout_s: u32,
     pub fin_timeout_s: u32,
