@@ -162,10 +162,12 @@ impl Delta {
         self.0 as u16
     }
 
-    /// A delta from its `bits`.
+    /// A delta from its `bits`. Those of a `Delta` are never 0xFFFF (it
+    /// is normalised to 0), so nothing needs mapping on the packet path;
+    /// 0xFFFF would still be applied correctly, as the zero it stands for.
     #[inline]
     pub const fn from_bits(bits: u16) -> Delta {
-        Delta(if bits == 0xFFFF { 0 } else { bits as u32 })
+        Delta(bits as u32)
     }
 
     /// True when applying this delta leaves every checksum unchanged.

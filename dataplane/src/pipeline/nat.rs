@@ -50,21 +50,25 @@ pub fn rewrite(frame: &mut [u8], at: Offsets, flow: &Flow, dir: Dir) {
         Dir::Forward => (flow.xlat, flow.fwd_ip_delta, flow.fwd_l4_delta),
         Dir::Reverse => (flow.orig.reversed(), flow.rev_ip_delta, flow.rev_l4_delta),
     };
-    let ip = &mut frame[at.l3..at.l3 + 20];
+    // Fixed-size views: one bounds check each instead of one a field.
+    let ip: &mut [u8; 20] = (&mut frame[at.l3..at.l3 + 20]).try_into().expect("20 bytes");
     ip[8] -= 1;
     ip[12..16].copy_from_slice(&to.src.to_be_bytes());
     ip[16..20].copy_from_slice(&to.dst.to_be_bytes());
     let csum = u16::from_be_bytes([ip[10], ip[11]]);
     ip[10..12].copy_from_slice(&Delta::from_bits(ip_delta).apply(csum).to_be_bytes());
 
-    let l4 = &mut frame[at.l4..];
-    l4[0..2].copy_from_slice(&to.sport.to_be_bytes());
-    l4[2..4].copy_from_slice(&to.dport.to_be_bytes());
     let delta = Delta::from_bits(l4_delta);
     if flow.proto == protocol::TCP {
+        let l4: &mut [u8; 18] = (&mut frame[at.l4..at.l4 + 18]).try_into().expect("18 bytes");
+        l4[0..2].copy_from_slice(&to.sport.to_be_bytes());
+        l4[2..4].copy_from_slice(&to.dport.to_be_bytes());
         let csum = u16::from_be_bytes([l4[16], l4[17]]);
         l4[16..18].copy_from_slice(&delta.apply(csum).to_be_bytes());
     } else {
+        let l4: &mut [u8; 8] = (&mut frame[at.l4..at.l4 + 8]).try_into().expect("8 bytes");
+        l4[0..2].copy_from_slice(&to.sport.to_be_bytes());
+        l4[2..4].copy_from_slice(&to.dport.to_be_bytes());
         let csum = u16::from_be_bytes([l4[6], l4[7]]);
         l4[6..8].copy_from_slice(&delta.apply_udp(csum).to_be_bytes());
     }
