@@ -23,6 +23,7 @@ use crate::rss::Rss;
 use crate::select::Selector;
 use crate::snapshot::{AddrKind, DownPolicy, Health, Snapshot};
 use crate::wire::ipv4::protocol;
+use crate::wire::tcp::flags;
 use crate::wire::{EtherType, EthernetFrame, Ipv4Error, Ipv4Packet, MacAddr, TcpError, UdpError};
 
 /// What to do with a frame once processed.
@@ -415,15 +416,24 @@ impl Core {
         if next_hop == MacAddr::ZERO {
             return Action::Drop(DropReason::NoNextHop);
         }
-        let state = if l4.key.proto == protocol::TCP {
-            State::from_u8(state0).next_tcp(l4.tcp_flags, dir == Dir::Forward)
+        // The usual packets, a datagram or a segment of an established
+        // connection without SYN, FIN or RST, skip the state machine and the
+        // timeout table (two jump tables).
+        let t = &snap.timeouts;
+        let (state, timeout) = if l4.key.proto != protocol::TCP {
+            (State::Datagram, t.udp_ms)
+        } else if state0 == State::Established as u8
+            && l4.tcp_flags & (flags::SYN | flags::FIN | flags::RST) == 0
+        {
+            (State::Established, t.established_ms)
         } else {
-            State::Datagram
+            let s = State::from_u8(state0).next_tcp(l4.tcp_flags, dir == Dir::Forward);
+            (s, s.timeout(t))
         };
         if state as u8 != state0 {
             self.flows.get_mut(idx).state = state as u8;
         }
-        self.flows.touch(idx, now_ms, state.timeout(&snap.timeouts));
+        self.flows.touch(idx, now_ms, timeout);
         nat::rewrite(frame, l4.at(), self.flows.get(idx), dir);
         set_macs(frame, next_hop, snap.mac);
         Action::Tx(len as u16)
