@@ -9,6 +9,7 @@ mod icmp;
 mod nat;
 mod new_flow;
 mod refuse;
+mod usual;
 
 pub use nat::{prepare, rewrite, Offsets};
 pub use new_flow::Pending;
@@ -195,6 +196,22 @@ impl Core {
     /// already being fetched.
     #[inline]
     pub fn parse(
+        &mut self,
+        snap: &Snapshot,
+        frame: &mut [u8],
+        len: usize,
+        out: &mut Prepared,
+    ) -> Option<Action> {
+        if self.parse_usual(snap, frame, len, out) {
+            return None;
+        }
+        self.parse_general(snap, frame, len, out)
+    }
+
+    /// `parse` for any frame, layer by layer, naming what is wrong.
+    #[inline(never)]
+    #[cold]
+    fn parse_general(
         &mut self,
         snap: &Snapshot,
         frame: &mut [u8],
