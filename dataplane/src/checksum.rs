@@ -44,7 +44,10 @@ pub fn header20_ok(h: &[u8; 20]) -> bool {
     let c = rest.first_chunk::<4>().copied().unwrap_or([0; 4]);
     let (a, b, c) = (u64::from_ne_bytes(a), u64::from_ne_bytes(b), u64::from(u32::from_ne_bytes(c)));
     let acc = (a >> 32) + (a & 0xFFFF_FFFF) + (b >> 32) + (b & 0xFFFF_FFFF) + c;
-    fold64(acc) == 0xFFFF
+    // The folded sum is all-ones exactly when the plain sum is a nonzero
+    // multiple of 0xFFFF (2^16 ≡ 1 mod 0xFFFF): a multiply and a shift
+    // instead of four folding steps.
+    acc != 0 && acc % 0xFFFF == 0
 }
 
 #[inline]
@@ -222,6 +225,16 @@ mod tests {
             acc = (acc & 0xFFFF) + (acc >> 16);
         }
         acc as u16
+    }
+
+    /// All zeros sums to positive zero, not all-ones: the one header whose
+    /// plain sum (0) is a multiple of 0xFFFF yet invalid.
+    #[test]
+    fn an_all_zero_header_is_not_valid() {
+        assert!(!header20_ok(&[0; 20]));
+        let mut h = [0u8; 20];
+        h[10..12].copy_from_slice(&[0xFF, 0xFF]);
+        assert!(header20_ok(&h), "all-ones in the checksum field makes it valid");
     }
 
     #[test]
