@@ -157,11 +157,17 @@ pub struct FlowTable {
     held: Held,
 }
 
-/// When a flow last seen at `now_ms` may be aged: its timeout plus the
-/// slack `touch` renews by.
+/// How long past its timeout a flow may stay: `touch` renews an expiry
+/// only once this much of it is used up.
+#[inline(always)]
+fn slack(timeout_ms: u32) -> u32 {
+    timeout_ms >> 6
+}
+
+/// When a flow last seen at `now_ms` may be aged: its timeout plus the slack.
 #[inline(always)]
 fn deadline(now_ms: u64, timeout_ms: u32) -> u64 {
-    now_ms + u64::from(timeout_ms) + u64::from(timeout_ms >> 6)
+    now_ms + u64::from(timeout_ms) + u64::from(slack(timeout_ms))
 }
 
 #[inline]
@@ -495,10 +501,10 @@ impl FlowTable {
     ///
     /// The expiry is stored with a slack of 1/64 of the timeout and renewed
     /// only once that slack is used up (or the timeout got shorter: a FIN),
-    /// as Linux conntrack long renewed its timers. A flow then never ages before
-    /// its timeout and at most 1/64 after; and most packets leave the entry
-    /// unwritten, so at a million flows its cache line goes back to memory
-    /// clean instead of being written back.
+    /// as Linux conntrack long renewed its timers. A flow then never ages
+    /// before its timeout and at most 1/64 after; and most packets leave
+    /// the entry unwritten, so at a million flows its cache line goes back
+    /// to memory clean instead of being written back.
     #[inline(always)]
     pub fn touch(&mut self, idx: u32, now_ms: u64, timeout_ms: u32) {
         let floor = now_ms + u64::from(timeout_ms);
@@ -507,7 +513,7 @@ impl FlowTable {
         // Left alone while the stored expiry lies within (floor, due]: past
         // the timeout, within this timeout's slack. Below that the slack is
         // used up; above it the timeout got shorter.
-        if f.expires.wrapping_sub(floor as u32).wrapping_sub(1) < (due - floor) as u32 {
+        if f.expires.wrapping_sub(floor as u32).wrapping_sub(1) < slack(timeout_ms) {
             return;
         }
         f.expires = due as u32;
