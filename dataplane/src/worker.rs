@@ -131,10 +131,10 @@ impl<P: Port> Worker<P> {
 
         self.port.rx_burst(&mut self.rx);
         let received = self.rx.len();
+        let bytes = self.burst(self.out.handoff.len() > 1, now_ms);
         let counters = &self.core.counters;
         counters.add(Event::RxPackets, received as u64);
-        counters.add(Event::RxBytes, self.rx.iter().map(|b| b.data().len() as u64).sum());
-        self.burst(self.out.handoff.len() > 1, now_ms);
+        counters.add(Event::RxBytes, bytes);
 
         // The kernel's own packets (ARP, health checks, TCP DNS) and the DNS
         // thread's answers leave through the data port untouched.
@@ -167,13 +167,16 @@ impl<P: Port> Worker<P> {
     /// bucket; last, open the new connections' flows. With `steer`, a
     /// packet whose flow another core owns is handed to it after parsing.
     /// Packets of new connections leave after the burst's others; those of
-    /// one connection keep their order.
-    fn burst(&mut self, steer: bool, now_ms: u64) {
+    /// one connection keep their order. Returns the bytes the burst held,
+    /// counted while each frame is parsed.
+    fn burst(&mut self, steer: bool, now_ms: u64) -> u64 {
         let snap = self.snapshot.get();
         let n = self.rx.len();
         let me = self.core.config.id;
+        let mut bytes = 0;
         for (i, buf) in self.rx.iter_mut().enumerate() {
             let len = buf.data().len();
+            bytes += len as u64;
             self.done[i] = self.core.parse(snap, buf.room(), len, &mut self.prepared[i]);
             if steer && self.done[i].is_none() {
                 let owner = self.core.owner(snap, &self.prepared[i]);
@@ -222,6 +225,7 @@ impl<P: Port> Worker<P> {
             dispatch(&self.core, &mut self.out, action, buf);
         }
         self.flush();
+        bytes
     }
 
     fn flush(&mut self) {
@@ -239,15 +243,18 @@ impl<P: Port> Worker<P> {
         }
         if !self.out.tx.is_empty() {
             let n = self.out.tx.len();
-            let mut lens = [0u16; BURST];
-            for (l, b) in lens.iter_mut().zip(self.out.tx.iter()) {
-                *l = b.data().len() as u16;
+            // Bytes up to each packet: a port sends a prefix of the burst
+            // and frees the rest, so the count is read off after the send.
+            let mut upto = [0u32; BURST + 1];
+            let mut sum = 0;
+            for (u, b) in upto[1..].iter_mut().zip(self.out.tx.iter()) {
+                sum += b.data().len() as u32;
+                *u = sum;
             }
-            // A port sends a prefix of the burst and frees the rest.
             let lost = self.port.tx_burst(&mut self.out.tx);
             let sent = n - lost;
             c.add(Event::TxPackets, sent as u64);
-            c.add(Event::TxBytes, lens[..sent].iter().map(|&l| u64::from(l)).sum());
+            c.add(Event::TxBytes, u64::from(upto[sent]));
             if lost > 0 {
                 c.count_drops(DropReason::TxFull, lost as u64);
             }

@@ -3,6 +3,12 @@
 //!
 //! Packets are processed in the mbufs they arrived in; what the data path
 //! drops goes back to the pool in one bulk call per burst.
+//!
+//! A `Burst<Mbuf>` is laid out as the array of mbuf pointers DPDK's burst
+//! calls take (`Mbuf` is a transparent non-null pointer), so the drivers and
+//! rings read and write the burst's own storage: no copy of the pointers
+//! into a scratch array and back, which cost a few instructions a packet
+//! each way.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -14,6 +20,7 @@ use crate::dns_rings::DnsRings;
 use crate::rings::Rings;
 
 /// One received packet, owned by the data core until sent or freed.
+#[repr(transparent)]
 pub struct Mbuf(NonNull<sys::rte_mbuf>);
 
 // SAFETY: an mbuf belongs to whoever holds the pointer; it moves between
@@ -23,12 +30,6 @@ unsafe impl Send for Mbuf {}
 impl Mbuf {
     pub(crate) fn from_raw(m: *mut sys::rte_mbuf) -> Option<Mbuf> {
         NonNull::new(m).map(Mbuf)
-    }
-
-    pub(crate) fn into_raw(self) -> *mut sys::rte_mbuf {
-        let p = self.0.as_ptr();
-        std::mem::forget(self);
-        p
     }
 }
 
@@ -95,64 +96,74 @@ pub struct DpdkQueue {
     pub dns: Option<Arc<DnsRings>>,
 }
 
+/// The burst's storage as DPDK's array of mbuf pointers, and its length.
+/// The caller sets the burst's length once the pointers' fate is known.
+fn raw(pkts: &mut Burst<Mbuf>) -> (*mut *mut sys::rte_mbuf, usize) {
+    // `Mbuf` is `repr(transparent)` over a non-null `*mut rte_mbuf`.
+    (pkts.as_mut_ptr().cast::<*mut sys::rte_mbuf>(), pkts.len())
+}
+
+/// Gives up the burst's mbufs to a call that takes them (or frees them):
+/// the burst is empty from here on, whatever the call does.
+fn give_up(pkts: &mut Burst<Mbuf>) -> (*mut *mut sys::rte_mbuf, usize) {
+    let r = raw(pkts);
+    // SAFETY: shortening never exposes uninitialised elements; the pointers
+    // stay in the storage for the caller to pass on.
+    unsafe { pkts.set_len(0) };
+    r
+}
+
 fn rx(port: u16, queue: u16, out: &mut Burst<Mbuf>) {
-    let want = BURST - out.len();
+    let (base, have) = raw(out);
+    let want = BURST - have;
     if want == 0 {
         return;
     }
-    let mut raw = [std::ptr::null_mut(); BURST];
-    // SAFETY: `raw` has room for `want` pointers.
-    let n = unsafe { sys::gslbd_rx_burst(port, queue, raw.as_mut_ptr(), want as u16) };
-    for &m in &raw[..usize::from(n)] {
-        if let Some(m) = NonNull::new(m) {
-            out.push(Mbuf(m));
-        }
+    // SAFETY: the driver writes `n <= want` valid, non-null mbuf pointers
+    // into the burst's spare room, which then holds initialised `Mbuf`s.
+    unsafe {
+        let n = sys::gslbd_rx_burst(port, queue, base.add(have), want as u16);
+        out.set_len(have + usize::from(n));
     }
 }
 
 fn tx(port: u16, queue: u16, pkts: &mut Burst<Mbuf>) -> usize {
-    let mut raw = [std::ptr::null_mut(); BURST];
-    let n = pkts.len();
-    for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
-        *slot = m.into_raw();
-    }
+    let (raw, n) = give_up(pkts);
     // SAFETY: the first n pointers are valid mbufs we own; the driver takes
-    // the first `sent` of them.
-    let sent = usize::from(unsafe { sys::gslbd_tx_burst(port, queue, raw.as_mut_ptr(), n as u16) });
-    if sent < n {
-        // SAFETY: the unsent tail is still ours.
-        unsafe { sys::gslbd_pktmbuf_free_bulk(raw[sent..].as_mut_ptr(), (n - sent) as u32) };
+    // the first `sent` of them and the unsent tail is still ours to free.
+    unsafe {
+        let sent = usize::from(sys::gslbd_tx_burst(port, queue, raw, n as u16));
+        if sent < n {
+            sys::gslbd_pktmbuf_free_bulk(raw.add(sent), (n - sent) as u32);
+        }
+        n - sent
     }
-    n - sent
 }
 
 /// Queues mbufs on an `rte_ring`, freeing what does not fit (leaving `pkts`
 /// empty); returns how many were freed.
 pub(crate) fn ring_enqueue(ring: *mut sys::rte_ring, pkts: &mut Burst<Mbuf>) -> usize {
-    let mut raw = [std::ptr::null_mut(); BURST];
-    let n = pkts.len();
-    for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
-        *slot = m.into_raw().cast::<std::ffi::c_void>();
+    let (raw, n) = give_up(pkts);
+    // SAFETY: n owned mbufs; the ring takes the first `queued` and the rest
+    // are still ours to free.
+    unsafe {
+        let queued = sys::gslbd_ring_enqueue_burst(ring, raw.cast(), n as u32) as usize;
+        if queued < n {
+            sys::gslbd_pktmbuf_free_bulk(raw.add(queued), (n - queued) as u32);
+        }
+        n - queued
     }
-    // SAFETY: n owned mbufs; the ring takes the first `queued`.
-    let queued = unsafe { sys::gslbd_ring_enqueue_burst(ring, raw.as_ptr(), n as u32) } as usize;
-    if queued < n {
-        // SAFETY: the rest are still ours.
-        unsafe { sys::gslbd_pktmbuf_free_bulk(raw[queued..].as_mut_ptr().cast(), (n - queued) as u32) };
-    }
-    n - queued
 }
 
 /// Appends up to `BURST - out.len()` mbufs taken from an `rte_ring`.
 pub(crate) fn ring_dequeue(ring: *mut sys::rte_ring, out: &mut Burst<Mbuf>) {
-    let want = BURST - out.len();
-    let mut raw = [std::ptr::null_mut(); BURST];
-    // SAFETY: room for `want` pointers.
-    let n = unsafe { sys::gslbd_ring_dequeue_burst(ring, raw.as_mut_ptr(), want as u32) } as usize;
-    for &m in &raw[..n] {
-        if let Some(m) = Mbuf::from_raw(m.cast::<sys::rte_mbuf>()) {
-            out.push(m);
-        }
+    let (base, have) = raw(out);
+    let want = BURST - have;
+    // SAFETY: the ring holds only mbufs queued by `ring_enqueue`; it writes
+    // `n <= want` of them into the burst's spare room.
+    unsafe {
+        let n = sys::gslbd_ring_dequeue_burst(ring, base.add(have).cast(), want as u32) as usize;
+        out.set_len(have + n);
     }
 }
 
@@ -161,21 +172,16 @@ impl DpdkQueue {
     /// to be tried again (a generator that must not lose its answers);
     /// returns how many were sent.
     pub fn tx_keep(&mut self, pkts: &mut Burst<Mbuf>) -> usize {
-        let mut raw = [std::ptr::null_mut(); BURST];
-        let n = pkts.len();
-        for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
-            *slot = m.into_raw();
-        }
+        let (raw, n) = give_up(pkts);
         // SAFETY: the first n pointers are valid mbufs we own; the driver
-        // takes the first `sent` of them and the rest stay ours.
-        let sent =
-            usize::from(unsafe { sys::gslbd_tx_burst(self.port, self.queue, raw.as_mut_ptr(), n as u16) });
-        for &m in &raw[sent..n] {
-            if let Some(m) = Mbuf::from_raw(m) {
-                pkts.push(m);
-            }
+        // takes the first `sent` of them, and the rest, still ours, move to
+        // the front of the burst in their order.
+        unsafe {
+            let sent = usize::from(sys::gslbd_tx_burst(self.port, self.queue, raw, n as u16));
+            std::ptr::copy(raw.add(sent), raw, n - sent);
+            pkts.set_len(n - sent);
+            sent
         }
-        sent
     }
 }
 
@@ -242,12 +248,8 @@ impl Port for DpdkQueue {
 
     #[inline]
     fn free(&mut self, pkts: &mut Burst<Mbuf>) {
-        let mut raw = [std::ptr::null_mut(); BURST];
-        let n = pkts.len();
-        for (slot, m) in raw.iter_mut().zip(pkts.drain(..)) {
-            *slot = m.into_raw();
-        }
+        let (raw, n) = give_up(pkts);
         // SAFETY: n owned mbufs.
-        unsafe { sys::gslbd_pktmbuf_free_bulk(raw.as_mut_ptr(), n as u32) };
+        unsafe { sys::gslbd_pktmbuf_free_bulk(raw, n as u32) };
     }
 }
