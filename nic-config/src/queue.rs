@@ -106,11 +106,12 @@ fn raw(pkts: &mut Burst<Mbuf>) -> (*mut *mut sys::rte_mbuf, usize) {
 /// Gives up the burst's mbufs to a call that takes them (or frees them):
 /// the burst is empty from here on, whatever the call does.
 fn give_up(pkts: &mut Burst<Mbuf>) -> (*mut *mut sys::rte_mbuf, usize) {
-    let r = raw(pkts);
+    let n = pkts.len();
     // SAFETY: shortening never exposes uninitialised elements; the pointers
-    // stay in the storage for the caller to pass on.
+    // stay in the storage for the caller to pass on. The storage pointer is
+    // taken after this last use of the burst, so nothing invalidates it.
     unsafe { pkts.set_len(0) };
-    r
+    (raw(pkts).0, n)
 }
 
 fn rx(port: u16, queue: u16, out: &mut Burst<Mbuf>) {
