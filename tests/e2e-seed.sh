@@ -47,7 +47,8 @@ fi
 ip netns exec gs2-pop1 tcpdump -i eth0 -nn -U --immediate-mode -w "$work/site2-pop.pcap" tcp port 110 >"$work/tcpdump.log" 2>&1 &
 capture=$!
 pids+=("$capture")
-for _ in $(seq 1 50); do grep -q "listening on" "$work/tcpdump.log" && break; sleep 0.1; done
+# -s: the background shell may not have created the log yet.
+for _ in $(seq 1 50); do grep -qs "listening on" "$work/tcpdump.log" && break; sleep 0.1; done
 t0="$(now)"
 GSLBD_LAB_SITE=1 scripts/lab.sh kill-server pop1 >/dev/null
 served=""
