@@ -15,15 +15,14 @@ const COARSE_END_NS: u64 = FINE_END_NS + COARSE_NS * COARSE as u64;
 pub(crate) struct Histogram {
     fine: Vec<u64>,
     coarse: Vec<u64>,
-    /// Latencies of 1 s or more.
-    over: u64,
+    /// Every sample, those of 1 s or more (in no bucket) included.
     n: u64,
     pub(crate) max_ns: u64,
 }
 
 impl Histogram {
     pub(crate) fn new() -> Histogram {
-        Histogram { fine: vec![0; FINE], coarse: vec![0; COARSE], over: 0, n: 0, max_ns: 0 }
+        Histogram { fine: vec![0; FINE], coarse: vec![0; COARSE], n: 0, max_ns: 0 }
     }
 
     #[inline]
@@ -34,8 +33,6 @@ impl Histogram {
             self.fine[(ns / FINE_NS) as usize] += 1;
         } else if ns < COARSE_END_NS {
             self.coarse[((ns - FINE_END_NS) / COARSE_NS) as usize] += 1;
-        } else {
-            self.over += 1;
         }
     }
 
